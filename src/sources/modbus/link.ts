@@ -1,0 +1,206 @@
+/**
+ * One Modbus connection (a serial port, or a TCP socket to a device or a serial gateway), with every failure
+ * turned into a ModbusError of a known kind. Thin by design: scheduling, retries and reconnects live in bus.ts.
+ */
+import { EventEmitter } from 'node:events';
+import ModbusSerial from 'modbus-serial';
+import type { ModbusRTU } from 'modbus-serial/ModbusRTU.js';
+import { EXCEPTION_NAMES, type ReadFc, type WriteFc } from './types.js';
+
+// The package's default export is the client class at run time; its typings declare it under another name.
+const ModbusClient = ModbusSerial as unknown as new () => ModbusRTU;
+
+export type Target =
+  | { transport: 'tcp' | 'rtu-over-tcp'; host: string; port: number }
+  | { transport: 'rtu'; port: string; baudRate: number; parity: 'none' | 'even' | 'odd'; dataBits: 7 | 8; stopBits: 1 | 2 };
+
+export type ModbusErrorKind = 'exception' | 'timeout' | 'crc' | 'frame' | 'disconnected' | 'connect';
+
+/** A failed transaction or connection, named in the field's words ("slave device busy", "timeout after 500 ms"). */
+export class ModbusError extends Error {
+  constructor(
+    readonly kind: ModbusErrorKind,
+    message: string,
+    /** The exception code for kind 'exception'. */
+    readonly code?: number,
+  ) {
+    super(message);
+    this.name = 'ModbusError';
+  }
+
+  /** The link itself is gone: reconnect rather than blame the unit. */
+  get linkLost(): boolean {
+    return this.kind === 'disconnected' || this.kind === 'connect';
+  }
+}
+
+export function exceptionName(code: number): string {
+  return EXCEPTION_NAMES[code] ?? `exception ${code}`;
+}
+
+/** Maps modbus-serial's errors (strings in messages, errno fields) to a ModbusError. */
+export function classifyError(err: unknown, timeoutMs: number): ModbusError {
+  if (err instanceof ModbusError) return err;
+  const e = err as { message?: string; errno?: string; code?: string; modbusCode?: number };
+  const message = e?.message ?? String(err);
+  if (typeof e?.modbusCode === 'number') {
+    return new ModbusError('exception', `exception ${e.modbusCode} (${exceptionName(e.modbusCode)})`, e.modbusCode);
+  }
+  if (e?.errno === 'ETIMEDOUT' || /timed out/i.test(message)) return new ModbusError('timeout', `timeout after ${timeoutMs} ms`);
+  if (/CRC/i.test(message)) return new ModbusError('crc', 'CRC error in response');
+  if (/length|Unexpected data/i.test(message)) return new ModbusError('frame', `bad response frame: ${message}`);
+  if (e?.errno === 'ECONNREFUSED' || e?.code === 'ECONNREFUSED') return new ModbusError('connect', 'connection refused');
+  if (/Port Not Open|closed|ECONNRESET|EPIPE|disconnected/i.test(message) || e?.errno === 'ECONNRESET') {
+    return new ModbusError('disconnected', `link lost: ${message}`);
+  }
+  return new ModbusError('disconnected', message);
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no connection within ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+export function describeTarget(target: Target): string {
+  if (target.transport === 'rtu') {
+    const p = target.parity[0]!.toUpperCase();
+    return `${target.port} ${target.baudRate} ${target.dataBits}${p}${target.stopBits}`;
+  }
+  return `${target.transport}://${target.host}:${target.port}`;
+}
+
+/** Emits 'close' (once per open) when the port or socket goes away by itself. */
+export class ModbusLink extends EventEmitter {
+  private client: ModbusRTU | undefined;
+
+  constructor(
+    readonly target: Target,
+    readonly timeoutMs: number,
+  ) {
+    super();
+  }
+
+  get isOpen(): boolean {
+    return this.client?.isOpen === true;
+  }
+
+  async open(): Promise<void> {
+    await this.close();
+    const client = new ModbusClient();
+    // modbus-serial re-emits port errors; without a listener Node would throw them and kill the daemon.
+    client.on('error', () => {});
+    const t = this.target;
+    try {
+      if (t.transport === 'rtu') {
+        await client.connectRTUBuffered(t.port, {
+          baudRate: t.baudRate,
+          parity: t.parity,
+          dataBits: t.dataBits,
+          stopBits: t.stopBits,
+        });
+      } else if (t.transport === 'tcp') {
+        await client.connectTCP(t.host, { port: t.port, timeout: this.timeoutMs });
+      } else {
+        await withTimeout(client.connectTcpRTUBuffered(t.host, { port: t.port }), Math.max(this.timeoutMs, 3000));
+      }
+    } catch (err) {
+      client.close(() => {});
+      const e = err as { message?: string };
+      throw new ModbusError('connect', `cannot open ${describeTarget(t)}: ${e?.message ?? String(err)}`);
+    }
+    client.setTimeout(this.timeoutMs);
+    this.client = client;
+    client.on('close', () => {
+      if (this.client === client) {
+        this.client = undefined;
+        this.emit('close');
+      }
+    });
+    this.watchSocket(client);
+  }
+
+  /** TCP sockets can fail with 'error' before 'close'; serial ports too when the adapter is pulled. */
+  private watchSocket(client: ModbusRTU): void {
+    const port = (client as unknown as { _port?: EventEmitter & { _client?: EventEmitter } })._port;
+    port?.on?.('error', () => {});
+    port?._client?.on?.('error', () => {});
+  }
+
+  async read(unit: number, fc: ReadFc, address: number, count: number): Promise<number[] | boolean[]> {
+    const client = this.requireOpen();
+    client.setID(unit);
+    try {
+      switch (fc) {
+        case 1:
+          return (await client.readCoils(address, count)).data.slice(0, count);
+        case 2:
+          return (await client.readDiscreteInputs(address, count)).data.slice(0, count);
+        case 3:
+          return (await client.readHoldingRegisters(address, count)).data;
+        case 4:
+          return (await client.readInputRegisters(address, count)).data;
+      }
+    } catch (err) {
+      throw this.failure(err);
+    }
+  }
+
+  async write(unit: number, fc: WriteFc, address: number, values: number[] | boolean[]): Promise<void> {
+    const client = this.requireOpen();
+    client.setID(unit);
+    try {
+      switch (fc) {
+        case 5:
+          await client.writeCoil(address, Boolean(values[0]));
+          return;
+        case 6:
+          await client.writeRegister(address, Number(values[0]));
+          return;
+        case 15:
+          await client.writeCoils(address, values.map(Boolean));
+          return;
+        case 16:
+          await client.writeRegisters(address, values.map(Number));
+          return;
+      }
+    } catch (err) {
+      throw this.failure(err);
+    }
+  }
+
+  async close(): Promise<void> {
+    const client = this.client;
+    this.client = undefined;
+    if (!client) return;
+    await new Promise<void>((resolve) => {
+      try {
+        client.close(() => resolve());
+      } catch {
+        resolve();
+      }
+      // A serial port that is already gone may never call back.
+      setTimeout(resolve, 500).unref();
+    });
+  }
+
+  private requireOpen(): ModbusRTU {
+    if (!this.client?.isOpen) throw new ModbusError('disconnected', `link to ${describeTarget(this.target)} is not open`);
+    return this.client;
+  }
+
+  private failure(err: unknown): ModbusError {
+    const e = classifyError(err, this.timeoutMs);
+    // A port that vanished mid-transaction shows up as a timeout or "Port Not Open": it is the link, not the unit.
+    if (!this.client?.isOpen) {
+      if (this.client) {
+        this.client = undefined;
+        this.emit('close');
+      }
+      return e.linkLost ? e : new ModbusError('disconnected', `link to ${describeTarget(this.target)} lost`);
+    }
+    return e;
+  }
+}
