@@ -10,7 +10,7 @@ const decode = (s: ValueSpec, words: number[] | boolean[], at = 0) => compileDec
 const VECTORS: Array<{ type: PointType; value: number; exact?: bigint; words: Record<'ABCD' | 'CDAB' | 'BADC' | 'DCBA', number[]> }> = [
   {
     type: 'float32',
-    value: Math.fround(123.456), // 0x42F6E979
+    value: 123.456, // 0x42F6E979, read back as the shortest decimal of that float32
     words: { ABCD: [0x42f6, 0xe979], CDAB: [0xe979, 0x42f6], BADC: [0xf642, 0x79e9], DCBA: [0x79e9, 0xf642] },
   },
   {
@@ -222,7 +222,8 @@ describe('encode then decode round trip, every type and order', () => {
   it('float32 and float64', () => {
     fc.assert(
       fc.property(order, fc.float({ noNaN: true, noDefaultInfinity: true }), fc.double({ noNaN: true, noDefaultInfinity: true }), (o, f, d) => {
-        same(roundTrip(spec('float32', o), f), f);
+        // The decoder returns the shortest decimal of the float32: the same float32, fewer digits.
+        same(Math.fround(roundTrip(spec('float32', o), f) as number), f);
         same(roundTrip(spec('float64', o), d), d);
       }),
       runs,
@@ -285,5 +286,18 @@ describe('registersToHex', () => {
   it('prints 4-digit uppercase words', () => {
     expect(registersToHex([0x42f6, 0xe979, 1])).toBe('42F6 E979 0001');
     expect(registersToHex([])).toBe('');
+  });
+});
+
+describe('readable numbers', () => {
+  it('scaled integers read as the decimal they mean', () => {
+    expect(decode(spec('int16', 'ABCD', { scale: 0.1 }), [3])).toBe(0.3);
+    expect(decode(spec('int16', 'ABCD', { scale: 0.1 }), [0xffff])).toBe(-0.1);
+    expect(decode(spec('uint16', 'ABCD', { scale: 0.001, offset: 4 }), [12345])).toBe(16.345);
+  });
+  it('float32 reads as its shortest decimal, also scaled', () => {
+    expect(decode(spec('float32'), [0x42f6, 0xe979])).toBe(123.456);
+    expect(decode(spec('float32', 'ABCD', { scale: 0.5, offset: 1.1 }), [0x42f6, 0xe979])).toBe(62.828);
+    expect(Number.isNaN(decode(spec('float32'), [0x7fc0, 0]))).toBe(true);
   });
 });

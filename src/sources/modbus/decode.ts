@@ -52,7 +52,57 @@ const CHARS: string[] = Array.from({ length: 256 }, (_, b) => (b >= 0x20 && b <=
 
 const TWO32 = 4294967296;
 
+/**
+ * Decimal places a scale or offset carries (0.1 -> 1, 0.025 -> 3), so a scaled reading is rounded back to what
+ * it means: 3 x 0.1 reads 0.3, not 0.30000000000000004, which would also cost bytes on a metered link.
+ */
+function decimals(x: number): number {
+  const s = String(Math.abs(x));
+  if (s.includes('e')) return 12;
+  const dot = s.indexOf('.');
+  return dot < 0 ? 0 : s.length - dot - 1;
+}
+
+function roundTo(v: number, places: number): number {
+  if (places <= 0 || places > 12) return v;
+  const k = 10 ** places;
+  const scaled = v * k;
+  return Math.abs(scaled) < Number.MAX_SAFE_INTEGER ? Math.round(scaled) / k : v;
+}
+
+/** The shortest decimal that reads back as the same float32: 123.456, not 123.45600128173828. */
+export function shortestFloat32(v: number): number {
+  if (!Number.isFinite(v) || v === 0) return v;
+  const f = Math.fround(v);
+  for (let p = 6; p < 9; p++) {
+    const candidate = Number(v.toPrecision(p));
+    if (Math.fround(candidate) === f) return candidate;
+  }
+  return Number(v.toPrecision(9));
+}
+
 export function compileDecoder(spec: ValueSpec): Decoder {
+  const base = compileBase(spec);
+  const { type, scale, offset, bit } = spec;
+  if (isBitFc(spec.fc) || bit !== undefined) return base;
+  const identity = scale === 1 && offset === 0;
+  if (type === 'float32') {
+    const d = Math.max(decimals(scale), decimals(offset));
+    return (words, at) => {
+      const raw = base(words, at) as number;
+      if (!Number.isFinite(raw)) return raw;
+      if (identity) return shortestFloat32(raw);
+      // Undo the scale, shorten as float32, scale again and round to the digits that remain meaningful.
+      const r = shortestFloat32((raw - offset) / scale);
+      return roundTo(r * scale + offset, Math.max(decimals(r) + decimals(scale), d));
+    };
+  }
+  if (identity || !['int16', 'uint16', 'int32', 'uint32'].includes(type)) return base;
+  const places = Math.max(decimals(scale), decimals(offset));
+  return places === 0 ? base : (words, at) => roundTo(base(words, at) as number, places);
+}
+
+function compileBase(spec: ValueSpec): Decoder {
   const { fc, type, bit, scale, offset } = spec;
   if (isBitFc(fc)) return (words, at) => Boolean(words[at]);
 
