@@ -9,7 +9,7 @@ import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import { SerialPort } from 'serialport';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import {
-  HIDE_PEERS_ENV, freePort, makeTlsFiles, needPeers, peerMissing, startMosquitto, startPymodbus,
+  HIDE_PEERS_ENV, chromiumPath, freePort, makeTlsFiles, needPeers, peerMissing, startMosquitto, startPymodbus,
   startSocatPair, tempDir, which, type MosquittoPeer, type PymodbusPeer, type SocatPair, type TlsFiles,
 } from './helpers/peers.ts';
 
@@ -288,5 +288,15 @@ describe.skipIf(needPeers('mosquitto', 'openssl'))('mosquitto over TLS', () => {
     await expect(connectMqtt(broker.url, { ca })).rejects.toThrow();
     const strangerCert = { cert: readPem(otherCa.clientCertFile), key: readPem(otherCa.clientKeyFile) };
     await expect(connectMqtt(broker.url, { ca, ...strangerCert })).rejects.toThrow();
+  });
+});
+
+describe.skipIf(needPeers('chromium'))('chromium', () => {
+  it('renders a page headless (as root it needs --no-sandbox)', async () => {
+    const { stdout } = await run(chromiumPath()!, [
+      '--headless', '--no-sandbox', '--disable-gpu', `--user-data-dir=${tempDir('chromium')}`,
+      '--dump-dom', 'data:text/html,<p id="x">ok</p>',
+    ], { timeout: 20_000 });
+    expect(stdout).toContain('<p id="x">ok</p>');
   });
 });
