@@ -74,16 +74,18 @@ const announced = new Set<string>();
 
 /**
  * For `describe.skipIf(needPeers('socat', 'pymodbus'))`: the skip reason, or undefined when all
- * peers are present. Under CI=true a missing peer throws, failing the test file.
+ * peers are present. Each reason is printed once per test file. Under CI=true a missing peer
+ * throws, failing the test file.
  */
 export function needPeers(...names: PeerName[]): string | undefined {
   const reasons = names.map(peerMissing).filter((r): r is string => r !== undefined);
   if (reasons.length === 0) return undefined;
   const line = reasons.join('; ');
   if (process.env.CI === 'true') throw new Error(`test peer missing and CI=true: ${line}`);
-  if (!announced.has(line)) {
-    announced.add(line);
-    console.warn(`skipped: ${line}`);
+  const fresh = reasons.filter((r) => !announced.has(r));
+  if (fresh.length > 0) {
+    for (const r of fresh) announced.add(r);
+    console.warn(`skipped: ${fresh.join('; ')}`);
   }
   return line;
 }
