@@ -38,7 +38,8 @@ export function register(program: Command): void {
   cmd.addHelpText(
     'after',
     `
-A unit "answers" when it sends any reply, an exception included (it is there, it just has no such register).
+A unit "answers" when it sends any reply, an exception included (it is there, it just has no such register),
+except exceptions 10 and 11, which a TCP gateway sends for a unit that is not there.
 A scan of 247 units at --timeout 200 takes under a minute when nothing answers.
 
 Examples:
@@ -64,7 +65,8 @@ Examples:
           detail = { value: data[0] };
         } catch (err) {
           const e = err as ModbusError;
-          if (e.kind === 'exception') {
+          // 10 and 11 come from a TCP gateway saying the unit behind it is absent or silent.
+          if (e.kind === 'exception' && e.code !== 10 && e.code !== 11) {
             answer = `answers with ${e.message}`;
             detail = { exception: e.code, message: e.message };
           } else if (e.linkLost) {
