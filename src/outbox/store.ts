@@ -1,0 +1,345 @@
+/**
+ * The writable outbox. Samples wait in memory for at most one commit interval, then go to disk in one
+ * fsync'd transaction, which is when they get their seq. Acks and drops are separate transactions without
+ * their own fsync: losing one in a power cut only means re-sending (the consumer dedups by epoch + seq),
+ * and the next grouped commit's fsync makes them durable anyway because the WAL is synced in order.
+ */
+import type Database from 'better-sqlite3';
+import type { Logger } from '../log.js';
+import { validateSample } from './codec.js';
+import { OutboxError, isCorruption, isStorageFailure, sqliteCode } from './errors.js';
+import { openReader, openWritable } from './open.js';
+import { Pending } from './pending.js';
+import { OutboxReader } from './reader.js';
+import { Retention } from './retention.js';
+import { readCounters } from './schema.js';
+import type { OutboxOptions, OutboxState, OutboxStats, SampleInput, StartupReport } from './types.js';
+import { insertRows, prepareWrites, type Writes } from './writes.js';
+
+const MIB = 1024 * 1024;
+const DEFAULTS = { maxBytes: 512 * MIB, maxAgeHours: 720, commitIntervalMs: 250, maxPendingSamples: 100_000 };
+/** Rows per insert transaction when a long backlog is flushed after an outage: bounds a commit's latency. */
+const MAX_ROWS_PER_COMMIT = 50_000;
+/** Events are rare (alarms); this bound only matters if storage is down for a very long time. */
+const MAX_PENDING_EVENTS = 10_000;
+/** Share of stored rows dropped before each retry when the page cap stops a commit: escalates, never stalls. */
+const CAP_RETRY_SHARES = [0.05, 0.25, 1];
+const UNCAPPED_PAGES = 2 ** 31 - 2;
+/** Thrown to roll back the probe transaction once its inserts went through. */
+const FITS_UNCAPPED = Symbol('fits without the page cap');
+
+export class Outbox extends OutboxReader {
+  /** What happened at open: created, or an unusable file moved aside and replaced. */
+  readonly startupReport: StartupReport;
+  private readonly log: Logger;
+  private readonly clock: () => number;
+  private readonly opts: Required<Omit<OutboxOptions, 'logger' | 'clock' | 'faultInjector' | 'dir'>>;
+  private readonly faultInjector?: () => void;
+  private readonly retention: Retention;
+  private readonly w: Writes;
+  private readonly insertTxn: (nSamples: number) => number;
+  private readonly probeTxn: (nSamples: number) => void;
+  private readonly pending: Pending;
+  /** Ack ranges that could not be applied (storage refused); retried with the next commit. */
+  private failedAcks: Array<[number, number]> = [];
+  private nextSeq: number;
+  private state: OutboxState = 'ok';
+  private timer: NodeJS.Timeout | null = null;
+  private nextHousekeeping = -Infinity;
+  private readonly housekeepingEveryMs: number;
+  private readonly listeners = new Set<(lastSeq: number) => void>();
+  private closed = false;
+
+  static open(options: OutboxOptions): Outbox {
+    const clock = options.clock ?? Date.now;
+    const opened = openWritable(options.dir, clock(), options.logger);
+    return new Outbox(opened.db, options, opened.created, opened.recreated);
+  }
+
+  /** A read-only view for the CLI; safe while the daemon writes (WAL). */
+  static openReadOnly(dir: string): OutboxReader {
+    const db = openReader(dir);
+    try {
+      return new OutboxReader(db, dir, false);
+    } catch (err) {
+      db.close();
+      throw err;
+    }
+  }
+
+  private constructor(db: Database.Database, options: OutboxOptions, created: boolean, recreated: StartupReport['recreated']) {
+    super(db, options.dir, true);
+    this.log = options.logger;
+    this.clock = options.clock ?? Date.now;
+    this.faultInjector = options.faultInjector;
+    this.opts = {
+      maxBytes: options.maxBytes ?? DEFAULTS.maxBytes,
+      maxAgeHours: options.maxAgeHours ?? DEFAULTS.maxAgeHours,
+      commitIntervalMs: options.commitIntervalMs ?? DEFAULTS.commitIntervalMs,
+      maxPendingSamples: options.maxPendingSamples ?? DEFAULTS.maxPendingSamples,
+    };
+    const maxAgeMs = this.opts.maxAgeHours * 3_600_000;
+    // Age is checked at most hourly (or 1/100 of maxAge): a late drop costs ~0.1 % of the budget, a check costs a scan.
+    this.housekeepingEveryMs = Math.min(3_600_000, maxAgeMs / 100);
+    this.retention = new Retention({
+      db,
+      pageSize: this.pageSize,
+      maxBytes: this.opts.maxBytes,
+      maxAgeMs,
+      log: this.log,
+      clock: this.clock,
+      onReasonsPruned: () => this.dict.resetReasons(),
+    });
+    this.w = prepareWrites(db);
+    this.pending = new Pending(this.opts.maxPendingSamples, MAX_PENDING_EVENTS);
+    const insert = (n: number) => {
+      this.faultInjector?.();
+      return insertRows(this.w, this.dict, this.pending, n, this.nextSeq, this.clock());
+    };
+    this.insertTxn = db.transaction(insert);
+    this.probeTxn = db.transaction((n: number) => {
+      insert(n);
+      throw FITS_UNCAPPED;
+    });
+    const counters = readCounters(db);
+    this.nextSeq = counters.next_seq;
+    // Belt and braces: never hand out a seq at or below one already stored.
+    const stored = this.maxSeq();
+    if (stored !== null && stored >= this.nextSeq) this.nextSeq = stored + 1;
+    this.relaxed(() => this.fitLimits());
+    this.startupReport = {
+      created,
+      recreated,
+      epoch: this.meta.epoch,
+      lastSeq: this.nextSeq - 1,
+      samples: counters.samples,
+      events: counters.events,
+    };
+    this.log.info({ dir: options.dir, ...this.startupReport }, created ? 'outbox created' : 'outbox opened');
+  }
+
+  /** Queues samples; the commit timer writes them within commitIntervalMs. Do not mutate them afterwards. */
+  append(samples: readonly SampleInput[]): void {
+    this.assertOpen();
+    if (samples.length === 0) return;
+    for (const s of samples) validateSample(s);
+    for (const s of samples) this.pending.samples.push(s);
+    // A burst larger than the queue while storage works: write now instead of dropping.
+    if (this.state === 'ok' && this.pending.samples.length > this.opts.maxPendingSamples) this.commit();
+    this.trim();
+    this.arm();
+  }
+
+  /** Queues an event (alarm); it gets a seq in the same space as samples and is read before them. */
+  appendEvent(topicKind: string, payloadJson: string): void {
+    this.assertOpen();
+    this.pending.events.push({ ts: this.clock(), kind: topicKind, payload: payloadJson });
+    this.trim();
+    this.arm();
+  }
+
+  /** Writes everything queued now. Returns the number of rows committed (0 while storage refuses). */
+  commit(): number {
+    if (this.closed) return 0;
+    this.disarm();
+    let committed = 0;
+    try {
+      this.relaxed(() => {
+        if (this.failedAcks.length > 0) this.w.ack(this.failedAcks.splice(0));
+        const now = this.clock();
+        if (now >= this.nextHousekeeping) {
+          this.retention.housekeeping(now);
+          this.nextHousekeeping = now + this.housekeepingEveryMs;
+        }
+      });
+      while (this.pending.count > 0 || this.pending.drop !== null) committed += this.commitChunk();
+      if (this.state !== 'ok') this.log.info({ state: 'ok', was: this.state }, 'outbox storage writable again');
+      this.state = 'ok';
+    } catch (err) {
+      this.onFailure(err);
+    }
+    if (committed > 0) this.notify();
+    if (this.pending.count > 0 || this.failedAcks.length > 0) this.arm();
+    return committed;
+  }
+
+  /**
+   * Removes acknowledged rows (samples and events) by inclusive seq ranges, in any order; acking a range
+   * twice or a range with gaps is harmless. Returns the rows removed.
+   */
+  ack(ranges: ReadonlyArray<readonly [number, number]>): number {
+    this.assertOpen();
+    for (const [from, to] of ranges) {
+      if (!Number.isSafeInteger(from) || !Number.isSafeInteger(to) || from > to) {
+        throw new RangeError(`ack range [${from}, ${to}] is not an ascending pair of integers`);
+      }
+    }
+    try {
+      return this.relaxed(() => this.w.ack(ranges));
+    } catch (err) {
+      if (!isStorageFailure(err)) return this.guard(() => { throw err; });
+      // Keep them: the rows stay readable meanwhile, which at worst means a duplicate the consumer drops.
+      this.failedAcks.push(...ranges.map(([a, b]): [number, number] => [a, b]));
+      this.onFailure(err);
+      this.arm();
+      return 0;
+    }
+  }
+
+  /** Marks dropped runs up to and including `upToId` as reported upstream. */
+  markDroppedReported(upToId: number): void {
+    this.assertOpen();
+    this.guard(() => this.relaxed(() => this.w.markReported.run(upToId)));
+  }
+
+  /** Called with the highest committed seq after every successful commit (the uplink's "new data" cue). */
+  onCommit(listener: (lastSeq: number) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  override stats(): OutboxStats {
+    const base = super.stats();
+    return {
+      ...base,
+      mode: 'writer',
+      state: this.state,
+      maxBytes: this.opts.maxBytes,
+      pending: this.pending.count,
+      dropped: { ...base.dropped, memoryQueueFull: base.dropped.memoryQueueFull + this.pending.dropped },
+    };
+  }
+
+  /** Commits what is queued, checkpoints the WAL into the database file and closes. Idempotent. */
+  override close(): void {
+    if (this.closed) return;
+    this.commit();
+    this.closed = true;
+    this.disarm();
+    const lost = this.pending.count;
+    if (lost > 0) this.log.error({ lost, state: this.state }, 'outbox closed with uncommitted readings; they are lost');
+    try {
+      this.db.pragma('wal_checkpoint(TRUNCATE)');
+    } catch (err) {
+      this.log.warn({ err }, 'outbox checkpoint at close failed; the WAL is replayed at next open');
+    }
+    super.close();
+  }
+
+  private commitChunk(): number {
+    const n = Math.min(this.pending.samples.length, MAX_ROWS_PER_COMMIT);
+    if (this.state === 'ok') this.relaxed(() => this.retention.makeRoom(n, this.pending.extraBytes(n)));
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return this.insertOnce(n);
+      } catch (err) {
+        if (attempt === CAP_RETRY_SHARES.length) throw err;
+        if (!(attempt === 0 ? this.atPageCap(err, n) : sqliteCode(err) === 'SQLITE_FULL')) throw err;
+        // The hard cap was reached before the soft limit: the size estimate was off. Drop harder, retry.
+        this.relaxed(() => this.retention.makeRoom(n, this.pending.extraBytes(n), CAP_RETRY_SHARES[attempt]));
+      }
+    }
+  }
+
+  private insertOnce(n: number): number {
+    const rows = n + this.pending.events.length;
+    try {
+      this.nextSeq = this.insertTxn(n);
+    } catch (err) {
+      this.dict.forget();
+      throw err;
+    }
+    this.dict.keep();
+    this.pending.committed(n);
+    return rows;
+  }
+
+  private trim(): void {
+    if (this.pending.trim(this.nextSeq)) {
+      const ctx = { state: this.state, maxPendingSamples: this.opts.maxPendingSamples };
+      this.log.warn(ctx, 'outbox memory queue full; dropping the oldest readings');
+    }
+  }
+
+  private onFailure(err: unknown): void {
+    const next: OutboxState = isStorageFailure(err) ? 'disk-full' : 'error';
+    // Keep running on memory; the next open checks the file and replaces it if needed.
+    if (isCorruption(err)) this.markNeedsCheck(err);
+    if (next === this.state) return;
+    this.state = next;
+    const ctx = { state: next, code: sqliteCode(err), error: (err as Error).message, pending: this.pending.count };
+    if (next === 'disk-full') this.log.warn(ctx, 'outbox storage refuses writes; keeping readings in memory and retrying');
+    else this.log.error(ctx, 'outbox commit failed; keeping readings in memory and retrying');
+  }
+
+  /**
+   * SQLITE_FULL means either a full filesystem or our own max_page_count. Dropping data is the cure only for
+   * the second, so prove it: replay the same inserts without the cap in a transaction that is always rolled
+   * back. Rare (the soft limit normally acts first), so the cost is moot.
+   */
+  private atPageCap(err: unknown, n: number): boolean {
+    if (sqliteCode(err) !== 'SQLITE_FULL') return false;
+    const cap = this.db.pragma('max_page_count', { simple: true }) as number;
+    this.db.pragma(`max_page_count = ${UNCAPPED_PAGES}`);
+    try {
+      this.probeTxn(n);
+    } catch (probe) {
+      return probe === FITS_UNCAPPED;
+    } finally {
+      this.dict.forget();
+      this.db.pragma(`max_page_count = ${cap}`);
+    }
+    return false;
+  }
+
+  /** At open: apply a lowered maxBytes (drop, hand pages back) and set the hard page cap. */
+  private fitLimits(): void {
+    this.retention.makeRoom(0);
+    const capPages = Math.floor(this.opts.maxBytes / this.pageSize);
+    const pages = this.db.pragma('page_count', { simple: true }) as number;
+    if (pages > capPages) this.db.pragma(`incremental_vacuum(${pages - capPages})`);
+    // Hard backstop under the soft limit: SQLite refuses to grow the file past this (it cannot go below the
+    // current size; the soft limit then brings usage down).
+    this.db.pragma(`max_page_count = ${capPages}`);
+  }
+
+  /** Runs fn with synchronous=NORMAL: for writes whose loss in a power cut is harmless (see the file header). */
+  private relaxed<T>(fn: () => T): T {
+    this.w.syncNormal.run();
+    try {
+      return fn();
+    } finally {
+      this.w.syncFull.run();
+    }
+  }
+
+  private notify(): void {
+    const last = this.nextSeq - 1;
+    for (const listener of this.listeners) {
+      try {
+        listener(last);
+      } catch (err) {
+        this.log.error({ err }, 'outbox onCommit listener threw');
+      }
+    }
+  }
+
+  private arm(): void {
+    if (this.timer || this.closed) return;
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      this.commit();
+    }, this.opts.commitIntervalMs);
+    // The commit timer alone must not keep a process alive; close() commits what is left.
+    this.timer.unref();
+  }
+
+  private disarm(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new OutboxError('OUTBOX_CLOSED', 'outbox is closed');
+  }
+}

@@ -1,0 +1,60 @@
+/** The writer's statements, prepared once, and the body of the grouped-commit transaction. */
+import type Database from 'better-sqlite3';
+import { encodeInto, scratch } from './codec.js';
+import type { Dictionaries } from './dictionary.js';
+import type { Pending } from './pending.js';
+
+export type Writes = ReturnType<typeof prepareWrites>;
+
+export function prepareWrites(db: Database.Database) {
+  const deleteSamples = db.prepare('DELETE FROM sample WHERE seq BETWEEN ? AND ?');
+  const deleteEvents = db.prepare('DELETE FROM event WHERE seq BETWEEN ? AND ?');
+  const ackCounters = db.prepare('UPDATE counters SET samples = samples - ?, events = events - ? WHERE id = 1');
+  return {
+    insertSample: db.prepare('INSERT INTO sample (seq, ts, sid, meta, num, rid, txt) VALUES (?, ?, ?, ?, ?, ?, ?)'),
+    insertEvent: db.prepare('INSERT INTO event (seq, ts, kind, payload) VALUES (?, ?, ?, ?)'),
+    insertMemDrop: db.prepare(
+      "INSERT INTO dropped (reason, stream, from_seq, to_seq, before_seq, count, from_ts, to_ts, at) VALUES ('memoryQueueFull', ?, NULL, NULL, ?, ?, ?, ?, ?)",
+    ),
+    afterInsert: db.prepare(
+      'UPDATE counters SET next_seq = ?, samples = samples + ?, events = events + ?, dropped_memory = dropped_memory + ? WHERE id = 1',
+    ),
+    markReported: db.prepare('UPDATE dropped SET reported = 1 WHERE id <= ? AND reported = 0'),
+    /** Deletes acked seq ranges from both streams; returns the rows removed. */
+    ack: db.transaction((ranges: ReadonlyArray<readonly [number, number]>): number => {
+      let samples = 0;
+      let events = 0;
+      for (const [from, to] of ranges) {
+        samples += deleteSamples.run(from, to).changes;
+        events += deleteEvents.run(from, to).changes;
+      }
+      if (samples + events > 0) ackCounters.run(samples, events);
+      return samples + events;
+    }),
+    syncNormal: db.prepare('PRAGMA synchronous = NORMAL'),
+    syncFull: db.prepare('PRAGMA synchronous = FULL'),
+  };
+}
+
+/**
+ * Runs inside the commit transaction: every queued event, the memory-drop record, the first n samples, and
+ * the counters, with seqs from `seq` on. Events first: they are the urgent ones. Returns the next free seq.
+ */
+export function insertRows(w: Writes, dict: Dictionaries, pending: Pending, n: number, seq: number, now: number): number {
+  for (const e of pending.events) w.insertEvent.run(seq++, e.ts, e.kind, e.payload);
+  const d = pending.drop;
+  if (d) {
+    if (d.samples > 0) w.insertMemDrop.run('sample', d.beforeSeq, d.samples, d.fromTs, d.toTs, now);
+    if (d.events > 0) w.insertMemDrop.run('event', d.beforeSeq, d.events, d.fromTs, d.toTs, now);
+  }
+  const queue = pending.samples;
+  for (let i = 0; i < n; i++) {
+    const s = queue.at(i);
+    const sid = dict.seriesId(s.device, s.point);
+    const rid = s.reason === undefined || s.reason === null ? null : dict.reasonId(s.reason);
+    encodeInto(scratch, s.value, s.quality, s.flags ?? 0);
+    w.insertSample.run(seq++, s.ts, sid, scratch.meta, scratch.num, rid, scratch.txt);
+  }
+  w.afterInsert.run(seq, n, pending.events.length, pending.dropped);
+  return seq;
+}
