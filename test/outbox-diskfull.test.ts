@@ -125,13 +125,17 @@ describe('outbox on a real full filesystem (2 MiB tmpfs)', () => {
     expect(before.state).toBe('disk-full');
     expect(before.pending).toBeGreaterThan(0);
     expect(ob.read(0, 10).length).toBe(10);
+    // An ack on a full disk may not be writable either; it is kept and applied once space returns.
+    ob.ack([[1, 100]]);
 
     rmSync(filler);
     await until(() => ob.stats().state === 'ok');
     const after = ob.stats();
     expect(after.pending).toBe(0);
     expect(after.lastSeq).toBe(before.lastSeq + before.pending);
-    expect(after.dropped.memoryQueueFull).toBe(0);
+    expect(after.dropped).toEqual({ maxBytes: 0, maxAge: 0, memoryQueueFull: 0 });
+    expect(ob.read(0, 100, 101)).toEqual([]);
+    expect(ob.minSeq()).toBe(101);
     const last = ob.read(after.lastSeq - 1, 1)[0];
     expect(last.ts).toBe(ts - 1);
     ob.close();

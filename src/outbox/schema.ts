@@ -20,7 +20,7 @@ export const APPLICATION_ID = 0x46474f42;
 export const SCHEMA_VERSION = 1;
 
 const DDL = `
-CREATE TABLE meta (key TEXT PRIMARY KEY, value ANY) WITHOUT ROWID;
+CREATE TABLE meta (key TEXT PRIMARY KEY, value) WITHOUT ROWID; -- no type: no affinity, a hex epoch of digits stays text
 CREATE TABLE counters (
   id INTEGER PRIMARY KEY CHECK (id = 1),
   next_seq INTEGER NOT NULL,

@@ -20,13 +20,16 @@ const MIB = 1024 * 1024;
 const DEFAULTS = { maxBytes: 512 * MIB, maxAgeHours: 720, commitIntervalMs: 250, maxPendingSamples: 100_000 };
 /** Rows per insert transaction when a long backlog is flushed after an outage: bounds a commit's latency. */
 const MAX_ROWS_PER_COMMIT = 50_000;
+const RETRY_ROWS = 1000;
 /** Events are rare (alarms); this bound only matters if storage is down for a very long time. */
 const MAX_PENDING_EVENTS = 10_000;
 /** Share of stored rows dropped before each retry when the page cap stops a commit: escalates, never stalls. */
 const CAP_RETRY_SHARES = [0.05, 0.25, 1];
 const UNCAPPED_PAGES = 2 ** 31 - 2;
-/** Thrown to roll back the probe transaction once its inserts went through. */
-const FITS_UNCAPPED = Symbol('fits without the page cap');
+/** Thrown to roll back the probe transaction once its inserts went through; carries the size they needed. */
+class ProbeDone {
+  constructor(readonly pages: number) {}
+}
 
 export class Outbox extends OutboxReader {
   /** What happened at open: created, or an unusable file moved aside and replaced. */
@@ -99,14 +102,19 @@ export class Outbox extends OutboxReader {
     this.insertTxn = db.transaction(insert);
     this.probeTxn = db.transaction((n: number) => {
       insert(n);
-      throw FITS_UNCAPPED;
+      throw new ProbeDone(db.pragma('page_count', { simple: true }) as number);
     });
     const counters = readCounters(db);
     this.nextSeq = counters.next_seq;
     // Belt and braces: never hand out a seq at or below one already stored.
     const stored = this.maxSeq();
     if (stored !== null && stored >= this.nextSeq) this.nextSeq = stored + 1;
-    this.relaxed(() => this.fitLimits());
+    try {
+      this.relaxed(() => this.fitLimits());
+    } catch (err) {
+      // Never fail the open over this (e.g. a full disk at boot): commits enforce the limits again.
+      this.log.warn({ err }, 'outbox could not apply its size limits at open');
+    }
     this.startupReport = {
       created,
       recreated,
@@ -142,19 +150,14 @@ export class Outbox extends OutboxReader {
   commit(): number {
     if (this.closed) return 0;
     this.disarm();
+    this.maintain();
     let committed = 0;
     try {
-      this.relaxed(() => {
-        if (this.failedAcks.length > 0) this.w.ack(this.failedAcks.splice(0));
-        const now = this.clock();
-        if (now >= this.nextHousekeeping) {
-          this.retention.housekeeping(now);
-          this.nextHousekeeping = now + this.housekeepingEveryMs;
-        }
-      });
-      while (this.pending.count > 0 || this.pending.drop !== null) committed += this.commitChunk();
-      if (this.state !== 'ok') this.log.info({ state: 'ok', was: this.state }, 'outbox storage writable again');
-      this.state = 'ok';
+      while (this.pending.count > 0 || this.pending.drop !== null) {
+        committed += this.commitChunk();
+        if (this.state !== 'ok') this.log.info({ state: 'ok', was: this.state }, 'outbox storage writable again');
+        this.state = 'ok';
+      }
     } catch (err) {
       this.onFailure(err);
     }
@@ -226,8 +229,28 @@ export class Outbox extends OutboxReader {
     super.close();
   }
 
+  /** Retried acks and the slow-moving limits; a failure here must not keep the samples from being written. */
+  private maintain(): void {
+    try {
+      this.relaxed(() => {
+        if (this.failedAcks.length > 0) {
+          this.w.ack(this.failedAcks);
+          this.failedAcks = [];
+        }
+        const now = this.clock();
+        if (now >= this.nextHousekeeping) {
+          this.retention.housekeeping(now);
+          this.nextHousekeeping = now + this.housekeepingEveryMs;
+        }
+      });
+    } catch (err) {
+      this.onFailure(err);
+    }
+  }
+
   private commitChunk(): number {
-    const n = Math.min(this.pending.samples.length, MAX_ROWS_PER_COMMIT);
+    // While failing, retry with a small chunk: a doomed 50k-row transaction every interval would burn the CPU.
+    const n = Math.min(this.pending.samples.length, this.state === 'ok' ? MAX_ROWS_PER_COMMIT : RETRY_ROWS);
     if (this.state === 'ok') this.relaxed(() => this.retention.makeRoom(n, this.pending.extraBytes(n)));
     for (let attempt = 0; ; attempt++) {
       try {
@@ -275,7 +298,8 @@ export class Outbox extends OutboxReader {
   /**
    * SQLITE_FULL means either a full filesystem or our own max_page_count. Dropping data is the cure only for
    * the second, so prove it: replay the same inserts without the cap in a transaction that is always rolled
-   * back. Rare (the soft limit normally acts first), so the cost is moot.
+   * back, and see whether they needed more pages than the cap allows. (Success alone proves nothing: on a
+   * full disk a retry may fit where the first try did not.) Rare: the soft limit normally acts first.
    */
   private atPageCap(err: unknown, n: number): boolean {
     if (sqliteCode(err) !== 'SQLITE_FULL') return false;
@@ -284,7 +308,7 @@ export class Outbox extends OutboxReader {
     try {
       this.probeTxn(n);
     } catch (probe) {
-      return probe === FITS_UNCAPPED;
+      return probe instanceof ProbeDone && probe.pages > cap;
     } finally {
       this.dict.forget();
       this.db.pragma(`max_page_count = ${cap}`);
