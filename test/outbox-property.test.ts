@@ -32,8 +32,10 @@ const cmdArb: fc.Arbitrary<Cmd> = fc.oneof(
   { arbitrary: fc.record({ op: fc.constant('reopen' as const) }), weight: 1 },
 );
 
-/** What `read` must return for a sample appended as `s`. */
-function expected(s: SampleInput, seq: number): StoredSample {
+type Expected = Omit<StoredSample, 'series'>;
+
+/** What `read` must return for a sample appended as `s` (its series index is checked separately). */
+function expected(s: SampleInput, seq: number): Expected {
   const { flags, reason, ...rest } = s;
   return { ...rest, ...(reason === undefined ? {} : { reason }), seq, flags: flags ?? 0 };
 }
@@ -46,7 +48,8 @@ describe('outbox property', () => {
         // Clock at 0: no generated ts is ever older than maxAge, so only acks remove rows.
         const open = () => Outbox.open({ dir, logger: pino({ level: 'silent' }), commitIntervalMs: 60_000, clock: () => 0 });
         let ob = open();
-        const model = new Map<number, StoredSample>();
+        const model = new Map<number, Expected>();
+        const seriesOf = new Map<string, number>();
         let queued: SampleInput[] = [];
         let lastSeq = 0;
         const settle = () => {
@@ -74,7 +77,13 @@ describe('outbox property', () => {
             expect(ob.stats().lastSeq).toBe(lastSeq);
             const stored = ob.read(0, 100_000);
             const want = [...model.values()].sort((a, b) => a.seq - b.seq);
-            expect(stored).toEqual(want);
+            expect(stored.map(({ series: _, ...s }) => s)).toEqual(want);
+            // One index per (device, point), for good.
+            for (const s of stored) {
+              const key = JSON.stringify([s.device, s.point]);
+              expect(seriesOf.get(key) ?? s.series).toBe(s.series);
+              seriesOf.set(key, s.series);
+            }
             for (let i = 1; i < stored.length; i++) expect(stored[i].seq).toBeGreaterThan(stored[i - 1].seq);
           }
           // What is still queued gets the next seqs, above everything ever handed out.

@@ -34,7 +34,7 @@ function samples(n: number, start = 0): SampleInput[] {
   }));
 }
 
-const strip = ({ seq: _seq, flags: _flags, ...s }: StoredSample) => s;
+const strip = ({ seq: _seq, flags: _flags, series: _series, ...s }: StoredSample) => s;
 
 describe('outbox basics', () => {
   it('stores every value kind, quality, reason and flags faithfully', () => {
@@ -176,10 +176,34 @@ describe('outbox basics', () => {
     // A series created after the reader opened is resolved by reloading the dictionary.
     ob.append([{ device: 'late', point: 'new', ts: 5, value: 1, quality: 'good' }]);
     ob.commit();
-    expect(ro.read(100, 10)).toEqual([{ device: 'late', point: 'new', ts: 5, value: 1, quality: 'good', seq: 101, flags: 0 }]);
+    expect(ro.read(100, 10)).toEqual([{ device: 'late', point: 'new', ts: 5, value: 1, quality: 'good', seq: 101, flags: 0, series: expect.any(Number) }]);
     expect(ro.stats().samples).toBe(101);
     expect(ob.stats()).toMatchObject({ mode: 'writer', state: 'ok', samples: 101 });
     expect(() => Outbox.openReadOnly(tempDir())).toThrow(expect.objectContaining({ code: 'OUTBOX_NOT_FOUND' }));
+  });
+
+  it('hands out series indexes before the first sample, stable across restarts', () => {
+    const dir = tempDir();
+    let ob = openOutbox(dir);
+    const level = ob.seriesId('pump1', 'level');
+    const flow = ob.seriesId('pump1', 'flow');
+    expect(ob.seriesId('pump1', 'level')).toBe(level);
+    expect(flow).not.toBe(level);
+    ob.append([{ device: 'pump1', point: 'flow', ts: 1, value: 2, quality: 'good' }, { device: 'pump2', point: 'level', ts: 1, value: 3, quality: 'good' }]);
+    ob.commit();
+    const [a, b] = ob.read(0, 10);
+    expect(a.series).toBe(flow);
+    ob.close();
+    ob = openOutbox(dir);
+    expect(ob.series()).toEqual([
+      { id: level, device: 'pump1', point: 'level' },
+      { id: flow, device: 'pump1', point: 'flow' },
+      { id: b.series, device: 'pump2', point: 'level' },
+    ]);
+    expect(ob.seriesId('pump2', 'level')).toBe(b.series);
+    const ro = Outbox.openReadOnly(dir);
+    open.push(ro);
+    expect(ro.series().length).toBe(3);
   });
 
   it('rejects a bad sample without queuing any of its batch', () => {

@@ -11,7 +11,7 @@ import { Dictionaries } from './dictionary.js';
 import { OutboxError, isCorruption } from './errors.js';
 import { NEEDS_CHECK_FILE } from './open.js';
 import { readCounters, readMeta, type Meta } from './schema.js';
-import type { DropReason, DroppedRange, OutboxStats, StoredEvent, StoredSample } from './types.js';
+import type { DropReason, DroppedRange, OutboxStats, SeriesEntry, StoredEvent, StoredSample } from './types.js';
 
 /** Larger than any seq: seqs are assigned one by one and stay far below 2^53. */
 const NO_UPPER = Number.MAX_SAFE_INTEGER;
@@ -62,6 +62,7 @@ export class OutboxReader {
         quality: decodeQuality(meta),
         seq,
         flags: decodeFlags(meta),
+        series: sid,
       };
       if (rid !== null) s.reason = reason[rid];
       out[i] = s;
@@ -73,6 +74,15 @@ export class OutboxReader {
   readEvents(afterSeq: number, limit: number, beforeSeq: number = NO_UPPER): StoredEvent[] {
     const rows = this.guard(() => this.q.events.all(afterSeq, beforeSeq, limit) as EventRow[]);
     return rows.map(([seq, ts, topicKind, payloadJson]) => ({ seq, ts, topicKind, payloadJson }));
+  }
+
+  /** The series dictionary (device/point pairs by index), including pairs created by another process. */
+  series(): SeriesEntry[] {
+    this.guard(() => this.dict.reload());
+    const { device, point } = this.dict;
+    const out: SeriesEntry[] = [];
+    device.forEach((d, id) => out.push({ id, device: d, point: point[id] }));
+    return out;
   }
 
   /** Lowest stored seq over samples and events, null when empty. */

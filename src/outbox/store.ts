@@ -189,6 +189,24 @@ export class Outbox extends OutboxReader {
     }
   }
 
+  /**
+   * The dictionary index of (device, point), created now if new: lets a birth message list every configured
+   * point before its first sample. Committed with a full fsync, since a consumer may learn the index at once.
+   */
+  seriesId(device: string, point: string): number {
+    this.assertOpen();
+    const id = this.guard(() => {
+      try {
+        return this.w.txn(() => this.dict.seriesId(device, point));
+      } catch (err) {
+        this.dict.forget();
+        throw err;
+      }
+    });
+    this.dict.keep();
+    return id;
+  }
+
   /** Marks dropped runs up to and including `upToId` as reported upstream. */
   markDroppedReported(upToId: number): void {
     this.assertOpen();

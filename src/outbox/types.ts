@@ -10,8 +10,18 @@ export const MAX_FLAGS = 2 ** 26 - 1;
 /** What `append` accepts: a sample plus optional flags. */
 export type SampleInput = Sample & { flags?: number };
 
-/** A committed sample as the uplink reads it. `(epoch, seq)` identifies it for the consumer. */
-export type StoredSample = Sample & { seq: number; flags: number };
+/**
+ * A committed sample as the uplink reads it. `(epoch, seq)` identifies it for the consumer; `series` is the
+ * dictionary index of its (device, point), stable for the life of the epoch (payloads may send it instead).
+ */
+export type StoredSample = Sample & { seq: number; flags: number; series: number };
+
+/** One entry of the series dictionary. */
+export interface SeriesEntry {
+  id: number;
+  device: string;
+  point: string;
+}
 
 /** A committed event (alarms later). Events share the seq space with samples and are read before them. */
 export interface StoredEvent {

@@ -31,6 +31,8 @@ export function prepareWrites(db: Database.Database) {
       if (samples + events > 0) ackCounters.run(samples, events);
       return samples + events;
     }),
+    /** Runs fn in a transaction. */
+    txn: <T>(fn: () => T): T => db.transaction(fn)(),
     syncNormal: db.prepare('PRAGMA synchronous = NORMAL'),
     syncFull: db.prepare('PRAGMA synchronous = FULL'),
   };
