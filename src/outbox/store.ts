@@ -20,6 +20,7 @@ const MIB = 1024 * 1024;
 const DEFAULTS = { maxBytes: 512 * MIB, maxAgeHours: 720, commitIntervalMs: 250, maxPendingSamples: 100_000 };
 /** Rows per insert transaction when a long backlog is flushed after an outage: bounds a commit's latency. */
 const MAX_ROWS_PER_COMMIT = 50_000;
+/** Rows per attempt while storage refuses writes. */
 const RETRY_ROWS = 1000;
 /** Events are rare (alarms); this bound only matters if storage is down for a very long time. */
 const MAX_PENDING_EVENTS = 10_000;
@@ -56,7 +57,12 @@ export class Outbox extends OutboxReader {
   static open(options: OutboxOptions): Outbox {
     const clock = options.clock ?? Date.now;
     const opened = openWritable(options.dir, clock(), options.logger);
-    return new Outbox(opened.db, options, opened.created, opened.recreated);
+    try {
+      return new Outbox(opened.db, options, opened.created, opened.recreated);
+    } catch (err) {
+      opened.db.close();
+      throw new OutboxError('OUTBOX_OPEN_FAILED', `cannot open the outbox in ${options.dir}: ${(err as Error).message}`, { cause: err });
+    }
   }
 
   /** A read-only view for the CLI; safe while the daemon writes (WAL). */
