@@ -1,37 +1,142 @@
 /**
- * The daemon's wiring: sources -> processing -> outbox -> uplink. It owns start and stop order and nothing
- * else; each stage lives in its own folder.
+ * The daemon's wiring: sources -> outbox -> uplink. It owns start and stop order and nothing else; each stage
+ * lives in its own folder.
  */
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import type { Config } from './config/schema.js';
+import { resolvedType } from './config/points.js';
+import { UserError } from './errors.js';
 import type { Logger } from './log.js';
+import { Outbox } from './outbox/index.js';
 import type { Sample } from './sample.js';
 import { ModbusBus } from './sources/bus.js';
 import { compileDevice } from './sources/modbus/device.js';
+import { MqttSession, type SessionOptions } from './uplink/session.js';
+import { Uplink, birthStatus, offlineStatus, topicsFor } from './uplink/uplink.js';
+import { VERSION } from './version.js';
 
 export interface Gateway {
+  config: Config;
   buses: ModbusBus[];
+  outbox: Outbox;
+  uplink?: Uplink;
+  session?: MqttSession;
   stop(): Promise<void>;
 }
 
 export interface GatewayOptions {
-  /** Where samples go; until the outbox takes them, the daemon logs them. */
-  sink?: (samples: Sample[]) => void;
+  /** Also called with every sample as acquired (tests, the status page). */
+  onSamples?: (samples: Sample[]) => void;
+}
+
+/** A stable hash of the effective configuration, so a consumer can tell which configuration produced data. */
+export function configHash(config: Config): string {
+  return createHash('sha256').update(JSON.stringify(config)).digest('hex').slice(0, 12);
+}
+
+function readSecretFile(what: string, file: string): Buffer {
+  try {
+    return readFileSync(file);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new UserError(`cannot read ${what} ${file}: ${code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : (err as Error).message}`);
+  }
+}
+
+/** Session options from the config; files are read once here so a missing certificate fails at start, clearly. */
+export function sessionOptions(config: Config): SessionOptions {
+  const u = config.uplink!;
+  const password = process.env.FIELDGATE_MQTT_PASSWORD ?? (u.passwordFile ? readSecretFile('uplink.passwordFile', u.passwordFile).toString('utf8').split(/\r?\n/)[0] : undefined);
+  const topics = topicsFor(u.topicPrefix, config.gateway.id);
+  return {
+    url: u.url,
+    clientId: u.clientId ?? `fieldgate-${config.gateway.id}`,
+    username: u.username,
+    password,
+    ca: u.ca ? readSecretFile('uplink.ca', u.ca) : undefined,
+    cert: u.cert ? readSecretFile('uplink.cert', u.cert) : undefined,
+    key: u.key ? readSecretFile('uplink.key', u.key) : undefined,
+    insecure: u.insecure,
+    protocolVersion: u.protocolVersion,
+    keepaliveS: u.keepaliveS,
+    connectTimeoutMs: u.connectTimeoutMs,
+    reconnectMinMs: u.reconnectMinMs,
+    reconnectMaxMs: u.reconnectMaxMs,
+    will: { topic: topics.status, payload: offlineStatus('lost') },
+  };
 }
 
 export function startGateway(config: Config, logger: Logger, options: GatewayOptions = {}): Gateway {
-  const sink = options.sink ?? ((samples: Sample[]) => logger.info({ samples }, 'samples'));
+  const outbox = Outbox.open({ dir: config.gateway.dataDir, ...config.buffer, logger: logger.child({ stage: 'outbox' }) });
+  // Every configured point gets its dictionary index now, so the birth message lists them all.
+  const meta = new Map<string, { unit?: string; type: string }>();
+  for (const d of config.devices) {
+    for (const p of d.points) {
+      outbox.seriesId(d.id, p.id);
+      meta.set(`${d.id}\u0000${p.id}`, { unit: p.unit, type: resolvedType(p) });
+    }
+  }
+
+  let uplink: Uplink | undefined;
+  let session: MqttSession | undefined;
+  if (config.uplink) {
+    if (config.uplink.insecure) logger.warn('uplink.insecure is true: the broker certificate is NOT verified; anyone on the path can read and forge telemetry');
+    session = new MqttSession(sessionOptions(config), logger.child({ stage: 'uplink' }));
+    const hash = configHash(config);
+    uplink = new Uplink({
+      session,
+      outbox,
+      config: config.uplink,
+      gatewayId: config.gateway.id,
+      logger,
+      birth: () =>
+        birthStatus({
+          gatewayId: config.gateway.id,
+          version: VERSION,
+          configHash: hash,
+          epoch: outbox.epoch,
+          points: outbox.series().map((s) => ({ index: s.id, device: s.device, point: s.point, ...meta.get(`${s.device}\u0000${s.point}`) })),
+        }),
+    });
+    uplink.start();
+  } else {
+    logger.warn('no uplink configured: samples are kept in the outbox only (fieldgate buffer export)');
+  }
+
+  const sink = (samples: Sample[]) => {
+    outbox.append(samples);
+    options.onSamples?.(samples);
+  };
   const buses = config.buses.map((bus) => {
     const devices = config.devices.filter((d) => d.bus === bus.id).map(compileDevice);
     const b = new ModbusBus(bus, devices, { logger, sink });
     b.start();
     return b;
   });
-  logger.info({ gateway: config.gateway.id, buses: buses.length, devices: config.devices.length }, 'gateway started');
+  logger.info({ gateway: config.gateway.id, version: VERSION, buses: buses.length, devices: config.devices.length }, 'gateway started');
+
   let stopping: Promise<void> | undefined;
+  const stop = async () => {
+    // Stop intake, commit, let the link take what it can in the time allowed, say offline, close.
+    await Promise.all(buses.map((b) => b.stop()));
+    outbox.commit();
+    if (uplink) {
+      const drained = await uplink.drain(config.uplink!.shutdownTimeoutMs);
+      if (!drained) logger.info({ left: outbox.stats().samples }, 'shutdown: backlog left in the outbox for next start');
+      await uplink.stop();
+    }
+    outbox.close();
+    logger.info('gateway stopped');
+  };
   return {
+    config,
     buses,
+    outbox,
+    uplink,
+    session,
     stop() {
-      stopping ??= Promise.all(buses.map((b) => b.stop())).then(() => logger.info('gateway stopped'));
+      stopping ??= stop();
       return stopping;
     },
   };

@@ -1,6 +1,7 @@
 /** The `fieldgate` command: wiring only. Each command lives in its own file and registers itself. */
 import { Command, CommanderError } from 'commander';
 import { UserError } from '../errors.js';
+import { VERSION } from '../version.js';
 import * as validate from './validate.js';
 import * as run from './run.js';
 import * as read from './read.js';
@@ -8,14 +9,16 @@ import * as write from './write.js';
 import * as scan from './scan.js';
 import * as ports from './ports.js';
 import * as simulate from './simulate.js';
+import * as buffer from './buffer.js';
+import * as tail from './tail.js';
 
 const program = new Command('fieldgate')
   .description('Edge gateway: Modbus RTU/TCP and line sensors to MQTT, with a durable store-and-forward buffer')
-  .version(process.env.npm_package_version ?? '0.1.0')
+  .version(VERSION)
   .showHelpAfterError('(add --help for usage and examples)')
   .exitOverride();
 
-for (const command of [validate, run, read, write, scan, ports, simulate]) command.register(program);
+for (const command of [validate, run, read, write, scan, ports, simulate, buffer, tail]) command.register(program);
 
 try {
   await program.parseAsync(process.argv);

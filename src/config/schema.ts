@@ -87,10 +87,72 @@ export const deviceSchema = z.strictObject({
   points: z.array(pointSchema).min(1),
 });
 
+const BYTE_UNITS: Record<string, number> = { '': 1, b: 1, kb: 1e3, mb: 1e6, gb: 1e9, kib: 1024, mib: 1024 ** 2, gib: 1024 ** 3 };
+
+/** A size as a number of bytes or a string like "512MiB", "64 MB", "1GiB". */
+export const byteSize = z.union([z.number().int().min(0), z.string()]).transform((v, ctx) => {
+  if (typeof v === 'number') return v;
+  const m = /^\s*(\d+(?:\.\d+)?)\s*([kmg]i?b|b)?\s*$/i.exec(v);
+  const factor = m ? BYTE_UNITS[(m[2] ?? '').toLowerCase()] : undefined;
+  if (!m || factor === undefined) {
+    ctx.addIssue({ code: 'custom', message: `"${v}" is not a size: use bytes or a number with KiB, MiB, GiB, kB, MB or GB` });
+    return z.NEVER;
+  }
+  return Math.round(Number(m[1]) * factor);
+});
+
+export const uplinkSchema = z.strictObject({
+  /** mqtt://, mqtts://, ws:// or wss:// */
+  url: z.string().regex(/^(mqtts?|wss?):\/\/[^\s/]+/, 'must be mqtt://HOST[:PORT], mqtts://, ws:// or wss://'),
+  /** Default: fieldgate-{gateway.id}. */
+  clientId: z.string().min(1).max(128).optional(),
+  username: z.string().optional(),
+  /** A file holding the password (first line); FIELDGATE_MQTT_PASSWORD overrides it. */
+  passwordFile: z.string().optional(),
+  /** CA bundle (PEM) that signs the broker's certificate; default: the system's. */
+  ca: z.string().optional(),
+  /** Client certificate and key (PEM) for mutual TLS. */
+  cert: z.string().optional(),
+  key: z.string().optional(),
+  /** Skip verifying the broker's certificate. Logged as a warning at every start. */
+  insecure: z.boolean().default(false),
+  topicPrefix: z.string().regex(/^[^#+\s]+$/, 'must not contain #, + or spaces').default('fieldgate'),
+  protocolVersion: z.union([z.literal(4), z.literal(5)]).default(5),
+  /** compact (point indices, ~15 bytes a sample) or json (one self-describing object per sample). */
+  format: z.enum(['compact', 'json']).default('compact'),
+  batch: z
+    .strictObject({
+      maxSamples: z.number().int().min(1).max(50_000).default(500),
+      maxDelayMs: z.number().int().min(0).max(600_000).default(1000),
+    })
+    .prefault({}),
+  /** QoS 1 publishes awaiting PUBACK at once; keep at or below the broker's receive maximum (Mosquitto: 20). */
+  inflight: z.number().int().min(1).max(1000).default(16),
+  /** Cap on the backlog drain for metered links (samples per second); live samples are not capped. 0 = none. */
+  maxSamplesPerSecond: z.number().int().min(0).default(0),
+  keepaliveS: z.number().int().min(5).max(3600).default(30),
+  connectTimeoutMs: z.number().int().min(1000).max(120_000).default(10_000),
+  reconnectMinMs: z.number().int().min(100).max(3_600_000).default(1000),
+  reconnectMaxMs: z.number().int().min(100).max(3_600_000).default(60_000),
+  /** How long SIGTERM waits for the backlog to go out before exiting (committed samples stay in the outbox). */
+  shutdownTimeoutMs: z.number().int().min(0).max(120_000).default(5000),
+});
+
+export const bufferSchema = z.strictObject({
+  maxBytes: byteSize.default(512 * 1024 ** 2),
+  maxAgeHours: z.number().min(1).max(24 * 3650).default(720),
+  commitIntervalMs: z.number().int().min(10).max(60_000).default(250),
+  /** Samples held in memory while the disk refuses writes (disk full), oldest dropped past this. */
+  maxPendingSamples: z.number().int().min(1000).max(10_000_000).default(100_000),
+});
+
 export const configSchema = z.strictObject({
   gateway: gatewaySchema,
   buses: z.array(busSchema).default([]),
   devices: z.array(deviceSchema).default([]),
+  /** Without an uplink the gateway buffers only (a site with no link yet): export with `fieldgate buffer export`. */
+  uplink: uplinkSchema.optional(),
+  buffer: bufferSchema.prefault({}),
 });
 
 export type Config = z.infer<typeof configSchema>;
@@ -99,3 +161,5 @@ export type RtuBusConfig = z.infer<typeof rtuBusSchema>;
 export type TcpBusConfig = z.infer<typeof tcpBusSchema>;
 export type DeviceConfig = z.infer<typeof deviceSchema>;
 export type PointConfig = z.infer<typeof pointSchema>;
+export type UplinkConfig = z.infer<typeof uplinkSchema>;
+export type BufferConfig = z.infer<typeof bufferSchema>;

@@ -1,0 +1,334 @@
+/**
+ * The uplink pump: committed samples and events leave the outbox through one MQTT session, and leave it only
+ * when the broker acknowledged them (QoS 1 PUBACK). Live first: new samples go out within a batch delay while a
+ * backlog drains oldest-first behind them, capped for metered links. A window of QoS 1 publishes is kept in
+ * flight so throughput does not wait for one round trip per message; mqtt.js's own queue stays empty because
+ * nothing is published while the session is down.
+ */
+import type { UplinkConfig } from '../config/schema.js';
+import type { Logger } from '../log.js';
+import type { DroppedRange, StoredEvent, StoredSample } from '../outbox/types.js';
+import type { MqttSession } from './session.js';
+import { encodeTelemetry, type DictionaryEntry, type OutgoingSample } from './payload.js';
+
+/** What the uplink needs of the outbox (the real Outbox, or a fake in tests). */
+export interface UplinkOutbox {
+  readonly epoch: string;
+  read(afterSeq: number, limit: number, beforeSeq?: number): Array<StoredSample & { series: number }>;
+  readEvents(afterSeq: number, limit: number, beforeSeq?: number): StoredEvent[];
+  maxSeq(): number | null;
+  ack(ranges: ReadonlyArray<readonly [number, number]>): number;
+  droppedRanges(sinceId?: number): DroppedRange[];
+  markDroppedReported(upToId: number): void;
+  onCommit(listener: (lastSeq: number) => void): () => void;
+}
+
+export interface UplinkTopics {
+  telemetry: string;
+  status: string;
+  events: string;
+  alarms: string;
+}
+
+export function topicsFor(prefix: string, gatewayId: string): UplinkTopics {
+  const base = `${prefix}/${gatewayId}`;
+  return { telemetry: `${base}/telemetry`, status: `${base}/status`, events: `${base}/events`, alarms: `${base}/alarms` };
+}
+
+export interface UplinkStats {
+  published: number;
+  publishedMessages: number;
+  acked: number;
+  inflight: number;
+  lastPubackAt?: number;
+  /** Milliseconds from publish to PUBACK, the last one. */
+  lastPubackMs?: number;
+}
+
+export interface UplinkDeps {
+  session: MqttSession;
+  outbox: UplinkOutbox;
+  config: UplinkConfig;
+  gatewayId: string;
+  logger: Logger;
+  /** The retained birth message, built fresh at every connect (it carries the point dictionary). */
+  birth: () => string;
+  /** Called with the PUBACK latency of every acknowledged publish (metrics). */
+  onPuback?: (ms: number, samples: number) => void;
+}
+
+export class Uplink {
+  readonly topics: UplinkTopics;
+  readonly stats: UplinkStats = { published: 0, publishedMessages: 0, acked: 0, inflight: 0 };
+  private readonly log: Logger;
+  /** Highest seq handed to the session in this connection, per stream. */
+  private liveCursor = 0;
+  private backlogCursor = 0;
+  private liveStart = 0;
+  private eventCursor = 0;
+  private generation = -1;
+  private liveTimer: NodeJS.Timeout | undefined;
+  private liveWaitingSince: number | undefined;
+  private tokens = 0;
+  private tokensAt = Date.now();
+  private rateTimer: NodeJS.Timeout | undefined;
+  private pumping = false;
+  private again = false;
+  private stopped = false;
+  private unsubscribe: (() => void) | undefined;
+  private idleWaiters: Array<() => void> = [];
+
+  constructor(private readonly deps: UplinkDeps) {
+    this.topics = topicsFor(deps.config.topicPrefix, deps.gatewayId);
+    this.log = deps.logger.child({ uplink: deps.config.url });
+  }
+
+  start(): void {
+    this.unsubscribe = this.deps.outbox.onCommit(() => this.pump());
+    this.deps.session.on('state', (state: string) => {
+      if (state === 'connected') void this.onConnected();
+    });
+    this.deps.session.start();
+  }
+
+  /** Resolves when nothing is left to send or in flight, or after timeoutMs. */
+  async drain(timeoutMs: number): Promise<boolean> {
+    if (this.idle()) return true;
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => resolve(false), timeoutMs);
+      this.idleWaiters.push(() => {
+        clearTimeout(timer);
+        resolve(true);
+      });
+      this.flushLive();
+    });
+  }
+
+  /** Publishes the offline status (if the link is up) and closes the session. Nothing committed is lost. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.unsubscribe?.();
+    clearTimeout(this.liveTimer);
+    clearTimeout(this.rateTimer);
+    await this.deps.session.close({ topic: this.topics.status, payload: offlineStatus('shutdown') });
+  }
+
+  private idle(): boolean {
+    if (this.stats.inflight > 0) return false;
+    const max = this.deps.outbox.maxSeq();
+    return max === null || !this.deps.session.connected || (max <= this.liveCursor && this.backlogCursor >= this.liveStart);
+  }
+
+  private async onConnected(): Promise<void> {
+    const session = this.deps.session;
+    const generation = session.generation;
+    try {
+      await session.publish(this.topics.status, this.deps.birth(), 1, true);
+    } catch (err) {
+      this.log.warn(`cannot publish the birth status: ${(err as Error).message}`);
+      return;
+    }
+    if (generation !== session.generation) return;
+    // Everything unacknowledged is backlog now; what commits from here on is live.
+    this.generation = generation;
+    this.liveStart = this.deps.outbox.maxSeq() ?? 0;
+    this.liveCursor = this.liveStart;
+    this.backlogCursor = 0;
+    this.eventCursor = 0;
+    this.stats.inflight = 0;
+    this.tokens = 0;
+    this.tokensAt = Date.now();
+    this.reportDropped();
+    this.pump();
+  }
+
+  /** Called on every commit and every PUBACK; re-entrant calls fold into one more round. */
+  private pump(): void {
+    if (this.pumping) {
+      this.again = true;
+      return;
+    }
+    this.pumping = true;
+    try {
+      do {
+        this.again = false;
+        this.pumpOnce();
+      } while (this.again);
+    } catch (err) {
+      this.log.error({ err }, 'uplink pump failed; retrying on the next commit');
+    } finally {
+      this.pumping = false;
+    }
+    if (this.idle()) for (const w of this.idleWaiters.splice(0)) w();
+  }
+
+  private pumpOnce(): void {
+    const { session, outbox, config } = this.deps;
+    if (this.stopped && this.idleWaiters.length === 0) return;
+    if (!session.connected || session.generation !== this.generation) return;
+    const window = config.inflight;
+    const max = config.batch.maxSamples;
+
+    // Events (alarms) jump ahead of everything.
+    while (this.stats.inflight < window) {
+      const events = outbox.readEvents(this.eventCursor, 50);
+      if (events.length === 0) break;
+      this.eventCursor = events[events.length - 1]!.seq;
+      for (const e of events) this.send(this.topicFor(e.topicKind), e.payloadJson, [[e.seq, e.seq]], 0);
+    }
+
+    // Live samples: a full batch at once, a partial one after maxDelayMs.
+    while (this.stats.inflight < window) {
+      const rows = outbox.read(this.liveCursor, max);
+      if (rows.length === 0) {
+        this.liveWaitingSince = undefined;
+        break;
+      }
+      if (rows.length < max && !this.liveDue()) break;
+      this.liveCursor = rows[rows.length - 1]!.seq;
+      this.liveWaitingSince = undefined;
+      this.sendSamples(rows);
+    }
+
+    // Backlog, oldest first, behind the live samples and under the drain cap.
+    while (this.stats.inflight < window && this.backlogCursor < this.liveStart) {
+      const allowance = this.allowance(max);
+      if (allowance === 0) break;
+      const rows = outbox.read(this.backlogCursor, allowance, this.liveStart + 1);
+      if (rows.length === 0) {
+        this.backlogCursor = this.liveStart;
+        break;
+      }
+      this.backlogCursor = rows[rows.length - 1]!.seq;
+      this.tokens -= rows.length;
+      this.sendSamples(rows);
+    }
+  }
+
+  /** True when the oldest waiting live sample has waited maxDelayMs; otherwise arms a timer for it. */
+  private liveDue(): boolean {
+    const now = Date.now();
+    this.liveWaitingSince ??= now;
+    const wait = this.liveWaitingSince + this.deps.config.batch.maxDelayMs - now;
+    if (wait <= 0) return true;
+    if (!this.liveTimer) {
+      this.liveTimer = setTimeout(() => {
+        this.liveTimer = undefined;
+        this.pump();
+      }, wait);
+    }
+    return false;
+  }
+
+  private flushLive(): void {
+    this.liveWaitingSince = 0;
+    this.pump();
+  }
+
+  /** Token bucket for the backlog drain; 0 means wait (a timer pumps again). */
+  private allowance(max: number): number {
+    const rate = this.deps.config.maxSamplesPerSecond;
+    if (rate <= 0) return max;
+    const now = Date.now();
+    this.tokens = Math.min(this.tokens + ((now - this.tokensAt) / 1000) * rate, Math.max(rate, max));
+    this.tokensAt = now;
+    const n = Math.min(max, Math.floor(this.tokens));
+    if (n < Math.min(max, rate)) {
+      if (!this.rateTimer) {
+        const need = Math.min(max, rate) - this.tokens;
+        this.rateTimer = setTimeout(() => {
+          this.rateTimer = undefined;
+          this.pump();
+        }, Math.ceil((need / rate) * 1000));
+      }
+      return 0;
+    }
+    return n;
+  }
+
+  private topicFor(kind: string): string {
+    return kind === 'alarm' || kind === 'alarms' ? this.topics.alarms : this.topics.events;
+  }
+
+  /** Splits at seq gaps (events and acknowledged rows leave holes) so each payload's seqs are implied. */
+  private sendSamples(rows: Array<StoredSample & { series: number }>): void {
+    let start = 0;
+    for (let i = 1; i <= rows.length; i++) {
+      if (i === rows.length || rows[i]!.seq !== rows[i - 1]!.seq + 1) {
+        const part = rows.slice(start, i);
+        const out: OutgoingSample[] = part.map((r) => ({ ...r, pointIndex: r.series }));
+        const payload = encodeTelemetry(this.deps.config.format, this.deps.gatewayId, this.deps.outbox.epoch, out);
+        this.send(this.topics.telemetry, payload, [[part[0]!.seq, part[part.length - 1]!.seq]], part.length);
+        start = i;
+      }
+    }
+  }
+
+  private send(topic: string, payload: string, ranges: Array<[number, number]>, samples: number): void {
+    const { session, outbox } = this.deps;
+    const generation = session.generation;
+    const sentAt = Date.now();
+    this.stats.inflight++;
+    this.stats.publishedMessages++;
+    this.stats.published += samples;
+    session.publish(topic, payload, 1).then(
+      () => {
+        if (generation !== session.generation) return;
+        this.stats.inflight--;
+        const ms = Date.now() - sentAt;
+        this.stats.lastPubackAt = Date.now();
+        this.stats.lastPubackMs = ms;
+        this.stats.acked += samples;
+        this.deps.onPuback?.(ms, samples);
+        outbox.ack(ranges);
+        this.pump();
+      },
+      () => {
+        // The connection dropped: the rows are still in the outbox and go again after the reconnect.
+        if (generation === session.generation) this.stats.inflight--;
+      },
+    );
+  }
+
+  /** Samples the outbox had to drop (full disk budget, age) are announced, so a consumer knows the gap is final. */
+  private reportDropped(): void {
+    const ranges = this.deps.outbox.droppedRanges();
+    if (ranges.length === 0) return;
+    const session = this.deps.session;
+    const last = ranges[ranges.length - 1]!.id;
+    const payload = JSON.stringify({
+      v: 1,
+      event: 'dropped',
+      g: this.deps.gatewayId,
+      ep: this.deps.outbox.epoch,
+      ranges: ranges.map((r) => ({ reason: r.reason, stream: r.stream, from: r.fromSeq, to: r.toSeq, before: r.beforeSeq, count: r.count, fromTs: r.fromTs, toTs: r.toTs })),
+    });
+    session.publish(this.topics.events, payload, 1).then(
+      () => this.deps.outbox.markDroppedReported(last),
+      () => {},
+    );
+  }
+}
+
+export function offlineStatus(reason: 'shutdown' | 'lost'): string {
+  return JSON.stringify({ v: 1, state: 'offline', reason });
+}
+
+export function birthStatus(args: {
+  gatewayId: string;
+  version: string;
+  configHash: string;
+  epoch: string;
+  points: DictionaryEntry[];
+}): string {
+  return JSON.stringify({
+    v: 1,
+    state: 'online',
+    g: args.gatewayId,
+    version: args.version,
+    configHash: args.configHash,
+    ep: args.epoch,
+    ts: Date.now(),
+    points: args.points.map((p) => [p.index, p.device, p.point, p.unit ?? null, p.type ?? null]),
+  });
+}
