@@ -12,6 +12,12 @@ import * as simulate from './simulate.js';
 import * as buffer from './buffer.js';
 import * as tail from './tail.js';
 
+// `fieldgate tail ... | head` closes our stdout: that is the reader being done, not an error.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code === 'EPIPE') process.exit(0);
+  throw err;
+});
+
 const program = new Command('fieldgate')
   .description('Edge gateway: Modbus RTU/TCP and line sensors to MQTT, with a durable store-and-forward buffer')
   .version(VERSION)

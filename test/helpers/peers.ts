@@ -253,6 +253,8 @@ export async function startPymodbus(map: PymodbusOptions): Promise<PymodbusPeer>
 
 export interface MosquittoOptions {
   passwordFile?: { user: string; password: string };
+  /** Keep sessions and queued QoS 1 messages across a stop/restart (saved at a clean stop). */
+  persistence?: boolean;
   tls?: { caFile: string; certFile: string; keyFile: string; requireCertificate?: boolean };
 }
 
@@ -267,7 +269,10 @@ export interface MosquittoPeer {
 }
 
 function mosquittoConf(port: number, dir: string, opts: MosquittoOptions): string {
-  const lines = ['persistence false', 'log_dest stderr', 'log_type error', 'log_type warning'];
+  const lines = [
+    ...(opts.persistence ? ['persistence true', `persistence_location ${dir}/`, 'max_queued_messages 0'] : ['persistence false']),
+    'log_dest stderr', 'log_type error', 'log_type warning',
+  ];
   // Run as root, mosquitto drops to user "mosquitto", which cannot read this private temp dir.
   if (process.getuid?.() === 0) lines.push(`user ${userInfo().username}`);
   lines.push(`listener ${port} 127.0.0.1`, `allow_anonymous ${opts.passwordFile ? 'false' : 'true'}`);
