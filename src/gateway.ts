@@ -67,6 +67,22 @@ export function sessionOptions(config: Config): SessionOptions {
   };
 }
 
+/**
+ * Tells the cloud when the outbox stops accepting writes (disk full) and when it recovers. The outbox logs the
+ * change itself; this is a live condition, so it is published directly rather than queued behind the backlog.
+ */
+function watchOutboxState(outbox: Outbox, publish: (json: string) => void, gatewayId: string): NodeJS.Timeout {
+  let last = 'ok';
+  const timer = setInterval(() => {
+    const { state, pending } = outbox.stats();
+    if (state === last) return;
+    publish(JSON.stringify({ v: 1, event: 'outbox-state', g: gatewayId, state, was: last, pending, ts: Date.now() }));
+    last = state;
+  }, 5000);
+  timer.unref();
+  return timer;
+}
+
 export function startGateway(config: Config, logger: Logger, options: GatewayOptions = {}): Gateway {
   const outbox = Outbox.open({ dir: config.gateway.dataDir, ...config.buffer, logger: logger.child({ stage: 'outbox' }) });
   // Every configured point gets its dictionary index now, so the birth message lists them all.
@@ -76,6 +92,12 @@ export function startGateway(config: Config, logger: Logger, options: GatewayOpt
       outbox.seriesId(d.id, p.id);
       meta.set(`${d.id}\u0000${p.id}`, { unit: p.unit, type: resolvedType(p) });
     }
+  }
+
+  const report = outbox.startupReport.recreated;
+  if (report) {
+    // Durable, so the cloud learns why the epoch changed even if the link is down now.
+    outbox.appendEvent('events', JSON.stringify({ v: 1, event: 'outbox-recreated', g: config.gateway.id, reason: report.reason, error: report.error, movedTo: report.movedTo }));
   }
 
   let uplink: Uplink | undefined;
@@ -104,6 +126,12 @@ export function startGateway(config: Config, logger: Logger, options: GatewayOpt
     logger.warn('no uplink configured: samples are kept in the outbox only (fieldgate buffer export)');
   }
 
+  const outboxWatch = watchOutboxState(
+    outbox,
+    (json) => void session?.publish(uplink!.topics.events, json, 1).catch(() => {}),
+    config.gateway.id,
+  );
+
   const sink = (samples: Sample[]) => {
     outbox.append(samples);
     options.onSamples?.(samples);
@@ -126,6 +154,7 @@ export function startGateway(config: Config, logger: Logger, options: GatewayOpt
       if (!drained) logger.info({ left: outbox.stats().samples }, 'shutdown: backlog left in the outbox for next start');
       await uplink.stop();
     }
+    clearInterval(outboxWatch);
     outbox.close();
     logger.info('gateway stopped');
   };

@@ -77,6 +77,7 @@ export class Uplink {
   private stopped = false;
   private unsubscribe: (() => void) | undefined;
   private idleWaiters: Array<() => void> = [];
+  private droppedCheckedAt = 0;
 
   constructor(private readonly deps: UplinkDeps) {
     this.topics = topicsFor(deps.config.topicPrefix, deps.gatewayId);
@@ -84,7 +85,11 @@ export class Uplink {
   }
 
   start(): void {
-    this.unsubscribe = this.deps.outbox.onCommit(() => this.pump());
+    this.unsubscribe = this.deps.outbox.onCommit(() => {
+      // Drops happen at commits (size and age limits): announce them soon, but not on every commit.
+      if (this.deps.session.connected && Date.now() - this.droppedCheckedAt > 5000) this.reportDropped();
+      this.pump();
+    });
     this.deps.session.on('state', (state: string) => {
       if (state === 'connected') void this.onConnected();
     });
@@ -174,7 +179,7 @@ export class Uplink {
       const events = outbox.readEvents(this.eventCursor, 50);
       if (events.length === 0) break;
       this.eventCursor = events[events.length - 1]!.seq;
-      for (const e of events) this.send(this.topicFor(e.topicKind), e.payloadJson, [[e.seq, e.seq]], 0);
+      for (const e of events) this.send(this.topicFor(e.topicKind), withSeq(e.payloadJson, e.seq, outbox.epoch), [[e.seq, e.seq]], 0);
     }
 
     // Live samples: a full batch at once, a partial one after maxDelayMs.
@@ -292,6 +297,7 @@ export class Uplink {
 
   /** Samples the outbox had to drop (full disk budget, age) are announced, so a consumer knows the gap is final. */
   private reportDropped(): void {
+    this.droppedCheckedAt = Date.now();
     const ranges = this.deps.outbox.droppedRanges();
     if (ranges.length === 0) return;
     const session = this.deps.session;
@@ -308,6 +314,16 @@ export class Uplink {
       () => {},
     );
   }
+}
+
+/**
+ * Events share the samples' seq space, so each one carries its (epoch, seq): a consumer checking for gaps
+ * sees them fill the holes they leave in the telemetry.
+ */
+export function withSeq(payloadJson: string, seq: number, epoch: string): string {
+  const body = payloadJson.trim();
+  if (!body.startsWith('{')) return JSON.stringify({ v: 1, seq, ep: epoch, payload: body });
+  return `{"seq":${seq},"ep":${JSON.stringify(epoch)}${body === '{}' ? '' : ','}${body.slice(1)}`;
 }
 
 export function offlineStatus(reason: 'shutdown' | 'lost'): string {
