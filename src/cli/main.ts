@@ -11,6 +11,7 @@ import * as ports from './ports.js';
 import * as simulate from './simulate.js';
 import * as buffer from './buffer.js';
 import * as tail from './tail.js';
+import * as demo from './demo.js';
 
 // `fieldgate tail ... | head` closes our stdout: that is the reader being done, not an error.
 process.stdout.on('error', (err: NodeJS.ErrnoException) => {
@@ -24,7 +25,7 @@ const program = new Command('fieldgate')
   .showHelpAfterError('(add --help for usage and examples)')
   .exitOverride();
 
-for (const command of [validate, run, read, write, scan, ports, simulate, buffer, tail]) command.register(program);
+for (const command of [validate, run, read, write, scan, ports, simulate, buffer, tail, demo]) command.register(program);
 
 try {
   await program.parseAsync(process.argv);

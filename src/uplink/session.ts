@@ -37,6 +37,9 @@ export function describeConnectError(err: unknown): string {
   if (/self[- ]signed|unable to verify|unable to get local issuer|certificate/i.test(msg) || /^(DEPTH_ZERO|SELF_SIGNED|UNABLE_TO|CERT_|ERR_TLS)/.test(String(code))) {
     return `TLS: the broker's certificate is not trusted (${msg}); check uplink.ca`;
   }
+  if (/unacceptable protocol version/i.test(msg) || code === 1 || code === 132) {
+    return 'the broker does not speak this MQTT version (try uplink.protocolVersion: 4)';
+  }
   if (/ECONNREFUSED/.test(msg) || code === 'ECONNREFUSED') return 'connection refused (is the broker running, right host and port?)';
   if (/ENOTFOUND|EAI_AGAIN/.test(msg)) return `cannot resolve the broker's host name (${msg})`;
   return msg;

@@ -1,0 +1,75 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Option, type Command } from 'commander';
+import { parse } from 'yaml';
+import { configSchema, type Config } from '../config/schema.js';
+import { startGateway } from '../gateway.js';
+import { createLogger } from '../log.js';
+import { startEmbeddedBroker } from '../sim/broker.js';
+import { startSimulator, type RunningSimulator } from '../sim/server.js';
+
+const CONFIG_DIR = new URL('../../config/', import.meta.url).pathname;
+
+/** A shipped configuration, pointed at a simulator port and given a bus id of its own. */
+function shipped(file: string, busId: string, port: number): Pick<Config, 'buses' | 'devices'> {
+  const raw = parse(readFileSync(join(CONFIG_DIR, file), 'utf8')) as { buses: Array<Record<string, unknown>>; devices: Array<Record<string, unknown>> };
+  return {
+    buses: raw.buses.map((b) => ({ ...b, id: busId, host: '127.0.0.1', port })) as Config['buses'],
+    devices: raw.devices.map((d) => ({ ...d, bus: busId })) as Config['devices'],
+  };
+}
+
+async function startSim(scenario: 'village-water' | 'tunnel', port: number): Promise<RunningSimulator> {
+  try {
+    return await startSimulator({ scenario, tcp: { host: '127.0.0.1', port } });
+  } catch {
+    return startSimulator({ scenario, tcp: { host: '127.0.0.1', port: 0 } });
+  }
+}
+
+export function register(program: Command): void {
+  program
+    .command('demo')
+    .summary('run everything on this machine: simulators, an embedded MQTT broker and the gateway')
+    .option('--data-dir <dir>', 'where the demo gateway keeps its outbox', './data/demo')
+    .option('--mqtt-port <port>', 'embedded broker port (a free one if taken)', '1883')
+    .addOption(new Option('--log-level <level>', 'log level').choices(['trace', 'debug', 'info', 'warn', 'error']).default('info'))
+    .addHelpText('after', '\nNo hardware needed. Watch the data from another terminal:\n  npx fieldgate tail mqtt://127.0.0.1:1883\n\nExample:\n  npm start')
+    .action(async (flags: { dataDir: string; mqttPort: string; logLevel: string }) => {
+      const logger = createLogger(flags.logLevel as 'info');
+      const village = await startSim('village-water', 1502);
+      const tunnel = await startSim('tunnel', 1503);
+      const broker = await startEmbeddedBroker('127.0.0.1', Number(flags.mqttPort));
+      const v = shipped('village-water.yaml', 'village', village.tcpPort!);
+      const t = shipped('tunnel.yaml', 'tunnel', tunnel.tcpPort!);
+      const config = configSchema.parse({
+        gateway: { id: 'demo', dataDir: flags.dataDir },
+        buses: [...v.buses, ...t.buses],
+        devices: [...v.devices, ...t.devices],
+        // The embedded broker (aedes) speaks MQTT 3.1.1.
+        uplink: { url: broker.url, protocolVersion: 4 },
+      });
+      const gateway = startGateway(config, logger);
+      process.stdout.write(
+        [
+          '',
+          'fieldgate demo is running',
+          `  simulators   village-water on tcp://127.0.0.1:${village.tcpPort}, tunnel on tcp://127.0.0.1:${tunnel.tcpPort}`,
+          `  MQTT broker  ${broker.url}   (topics fieldgate/demo/#)`,
+          `  watch        npx fieldgate tail ${broker.url}`,
+          `  read         npx fieldgate read tcp://127.0.0.1:${village.tcpPort} --unit 3 --type float32 --order CDAB --address 0`,
+          `  pipe burst   npx fieldgate write tcp://127.0.0.1:${village.tcpPort} --unit 1 --fc 5 --address 100 --value 1`,
+          '  stop         Ctrl-C',
+          '',
+        ].join('\n') + '\n',
+      );
+      await new Promise<void>((resolve) => {
+        process.once('SIGINT', () => resolve());
+        process.once('SIGTERM', () => resolve());
+      });
+      process.stdout.write('stopping...\n');
+      await gateway.stop();
+      await Promise.all([broker.close(), village.close(), tunnel.close()]);
+      logger.flush();
+    });
+}
