@@ -128,6 +128,7 @@ describe('valid files', () => {
           points: [{ id: 'voltage', fc: 3, address: 0, order: 'ABCD', scale: 1, offset: 0 }],
         },
       ],
+      buffer: { maxBytes: 512 * 1024 * 1024, maxAgeHours: 720, commitIntervalMs: 250, maxPendingSamples: 100_000 },
     });
   });
 
