@@ -4,6 +4,7 @@
  * at saturation; then a steady 1,000 points at 1 Hz. The simulator runs in a child process so the CPU and RSS
  * figures are the gateway side's alone. `node --import tsx bench/modbus-tcp.ts` prints the table.
  */
+import type { ModbusBusConfig } from '../src/config/schema.js';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
@@ -268,7 +269,7 @@ async function measureOn(sim: SimProcess, workload: Workload, pollIntervalMs: nu
   const devices = cfg.devices.map((d) => ({ ...compileDevice(d), pollIntervalMs: Math.max(0, pollIntervalMs) }));
   let points = 0;
   let bad = 0;
-  const bus = new ModbusBus(cfg.buses[0]!, devices, {
+  const bus = new ModbusBus(cfg.buses[0] as ModbusBusConfig, devices, {
     logger: createLogger('silent', false),
     sink: (samples) => {
       points += samples.length;

@@ -5,6 +5,7 @@
  * between them and parses every byte into frames, so retries, stray bytes or extra frames would show.
  * `node --import tsx bench/rtu-wire.ts` prints the table.
  */
+import type { ModbusBusConfig } from '../src/config/schema.js';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { SerialPort } from 'serialport';
@@ -141,7 +142,7 @@ async function poll(cfg: Config, pollIntervalMs: number, cycles: number): Promis
   const devices = cfg.devices.map((d) => ({ ...compileDevice(d), pollIntervalMs }));
   const polls = new Map(devices.map((d) => [d.id, 0]));
   let bad = 0;
-  const bus = new ModbusBus(cfg.buses[0]!, devices, {
+  const bus = new ModbusBus(cfg.buses[0] as ModbusBusConfig, devices, {
     logger: createLogger('silent', false),
     sink: (samples) => {
       const id = samples[0]?.device;

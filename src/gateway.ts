@@ -10,15 +10,14 @@ import { UserError } from './errors.js';
 import type { Logger } from './log.js';
 import { Outbox } from './outbox/index.js';
 import type { Sample } from './sample.js';
-import { ModbusBus } from './sources/bus.js';
-import { compileDevice } from './sources/modbus/device.js';
+import { createSource, type Source } from './sources/index.js';
 import { MqttSession, type SessionOptions } from './uplink/session.js';
 import { Uplink, birthStatus, offlineStatus, topicsFor } from './uplink/uplink.js';
 import { VERSION } from './version.js';
 
 export interface Gateway {
   config: Config;
-  buses: ModbusBus[];
+  buses: Source[];
   outbox: Outbox;
   uplink?: Uplink;
   session?: MqttSession;
@@ -137,10 +136,9 @@ export function startGateway(config: Config, logger: Logger, options: GatewayOpt
     options.onSamples?.(samples);
   };
   const buses = config.buses.map((bus) => {
-    const devices = config.devices.filter((d) => d.bus === bus.id).map(compileDevice);
-    const b = new ModbusBus(bus, devices, { logger, sink });
-    b.start();
-    return b;
+    const source = createSource(bus, config.devices.filter((d) => d.bus === bus.id), { logger, sink });
+    source.start();
+    return source;
   });
   logger.info({ gateway: config.gateway.id, version: VERSION, buses: buses.length, devices: config.devices.length }, 'gateway started');
 

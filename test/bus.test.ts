@@ -2,6 +2,7 @@
  * The bus scheduler against the village-water simulator over Modbus TCP: polling, a dead unit that must not
  * stall the others, busy retries, exceptions named per request, and a peer that goes away and comes back.
  */
+import type { ModbusBusConfig } from '../src/config/schema.js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ModbusBus } from '../src/sources/bus.js';
 import { compileDevice } from '../src/sources/modbus/device.js';
@@ -47,7 +48,7 @@ async function start(busExtra: Record<string, unknown> = {}, pollIntervalMs = 10
   const cfg = villageConfig(sim.tcpPort!, busExtra, pollIntervalMs);
   const samples = new SampleLog();
   const rec = recordingLogger();
-  bus = new ModbusBus(cfg.buses[0]!, cfg.devices.map(compileDevice), { logger: rec.logger, sink: samples.sink });
+  bus = new ModbusBus(cfg.buses[0] as ModbusBusConfig, cfg.devices.map(compileDevice), { logger: rec.logger, sink: samples.sink });
   bus.start();
   return { samples, rec, cfg };
 }

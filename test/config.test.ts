@@ -61,7 +61,7 @@ describe('YAML and schema errors', () => {
     const text = yaml('gateway:', '  dataDir: /tmp', 'buses:', '  - id: a', '    port: x', '  - id: b', '    transport: rtu');
     expect(errors(text)).toEqual([
       'c.yaml:2:3 gateway.id: is required',
-      'c.yaml:4:5 buses[0].transport: is required (one of "rtu", "tcp", "rtu-over-tcp")',
+      'c.yaml:4:5 buses[0].transport: is required (one of "rtu", "tcp", "rtu-over-tcp", "line")',
       'c.yaml:6:5 buses[1].port: is required',
     ]);
   });
@@ -125,7 +125,7 @@ describe('valid files', () => {
         {
           id: 'meter', bus: 'line1', unit: 3, pollIntervalMs: 1000, maxRegistersPerRequest: 125,
           maxBitsPerRequest: 2000, maxGap: 16, requests: 'optimize',
-          points: [{ id: 'voltage', fc: 3, address: 0, order: 'ABCD', scale: 1, offset: 0 }],
+          points: [{ id: 'voltage', fc: 3, address: 0, order: 'ABCD', scale: 1, offset: 0, sensorFault: 'none' }],
         },
       ],
       buffer: { maxBytes: 512 * 1024 * 1024, maxAgeHours: 720, commitIntervalMs: 250, maxPendingSamples: 100_000 },

@@ -3,6 +3,7 @@
  * Pulling the line away (socat killed, like a USB adapter unplugged) must not kill the daemon, and polling
  * must resume by itself once the port is back.
  */
+import type { ModbusBusConfig } from '../src/config/schema.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ModbusBus } from '../src/sources/bus.js';
 import { compileDevice } from '../src/sources/modbus/device.js';
@@ -48,7 +49,7 @@ describe.skipIf(skip)('Modbus RTU over a socat pty pair', () => {
     });
     const samples = new SampleLog();
     const rec = recordingLogger();
-    bus = new ModbusBus(cfg.buses[0]!, cfg.devices.map(compileDevice), { logger: rec.logger, sink: samples.sink });
+    bus = new ModbusBus(cfg.buses[0] as ModbusBusConfig, cfg.devices.map(compileDevice), { logger: rec.logger, sink: samples.sink });
     bus.start();
     await samples.until((all) => ['face_climate', 'inflow', 'gas'].every((d) => all.some((s) => s.device === d && s.quality === 'good')));
     const o2 = samples.all.find((s) => s.point === 'o2' && s.quality === 'good')!;

@@ -9,6 +9,7 @@ import { UserError } from '../errors.js';
 import { closest, describe, schemaMessage } from './messages.js';
 import { configSchema, type Config } from './schema.js';
 import { validateConfig, type IssuePath } from './validate.js';
+import { requiredByTransport } from './validate-line.js';
 
 export interface ConfigIssue {
   file: string;
@@ -69,6 +70,7 @@ export function parseConfig(text: string, file: string): { config?: Config; issu
     },
   });
 
+  for (const rule of requiredByTransport(data)) issues.push(where.issueAt(rule.path, rule.message));
   if (!result.success) {
     for (const issue of result.error.issues) {
       if (issue.code !== 'unrecognized_keys') {
@@ -81,6 +83,7 @@ export function parseConfig(text: string, file: string): { config?: Config; issu
     return { issues: sortIssues(issues) };
   }
 
+  if (issues.length) return { issues: sortIssues(issues) };
   for (const rule of validateConfig(result.data)) issues.push(where.issueAt(rule.path, rule.message));
   if (issues.length) return { issues: sortIssues(issues) };
   return { config: result.data, issues: [] };

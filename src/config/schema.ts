@@ -4,6 +4,7 @@
  */
 import { z } from 'zod';
 import { ORDERS, POINT_TYPES } from '../sources/modbus/types.js';
+import { lineBusKeys, lineDeviceKeys, processingKeys } from './processing-schema.js';
 
 const id = z.string().regex(/^[A-Za-z0-9_-]+$/, 'must match [A-Za-z0-9_-]+ (letters, digits, _ and -)');
 const ms = (def: number) => z.number().int().min(0).max(86_400_000).default(def);
@@ -52,12 +53,20 @@ export const tcpBusSchema = z.strictObject({
   timeoutMs: z.number().int().min(10).max(60_000).default(1000),
 });
 
-export const busSchema = z.discriminatedUnion('transport', [rtuBusSchema, tcpBusSchema]);
+export const lineBusSchema = z.strictObject({
+  ...busTiming,
+  ...lineBusKeys,
+});
+
+export const busSchema = z.discriminatedUnion('transport', [rtuBusSchema, tcpBusSchema, lineBusSchema]);
 
 export const pointSchema = z.strictObject({
   id,
   fc: z.union([z.literal(1), z.literal(2), z.literal(3), z.literal(4)]).default(3),
-  address: z.number().int().min(0).max(65535),
+  /** Required on Modbus points (0-based protocol address); not used on line points. */
+  address: z.number().int().min(0).max(65535).optional(),
+  /** Line points: the regex group, kv key, csv column or JSON path (a.b.c) holding the value. */
+  field: z.string().min(1).optional(),
   /** Default: bool for coils and discrete inputs, uint16 for registers. */
   type: z.enum(POINT_TYPES).optional(),
   order: z.enum(ORDERS).default('ABCD'),
@@ -69,12 +78,14 @@ export const pointSchema = z.strictObject({
   offset: z.number().finite().default(0),
   unit: z.string().optional(),
   description: z.string().optional(),
+  ...processingKeys,
 });
 
 export const deviceSchema = z.strictObject({
   id,
   bus: id,
-  unit: z.number().int().min(1, 'unit must be 1-247').max(247, 'unit must be 1-247'),
+  /** Modbus unit id (slave address); required on Modbus buses, not used on line buses. */
+  unit: z.number().int().min(1, 'unit must be 1-247').max(247, 'unit must be 1-247').optional(),
   pollIntervalMs: z.number().int().min(10).max(86_400_000).default(1000),
   /** Largest request, in registers (fc 3/4); some modules reject reads longer than 16-64. */
   maxRegistersPerRequest: z.number().int().min(1).max(125).default(125),
@@ -84,6 +95,7 @@ export const deviceSchema = z.strictObject({
   maxGap: z.number().int().min(0).max(125).default(16),
   /** "optimize": fewest requests; "per-point": one request per point, for fussy devices. */
   requests: z.enum(['optimize', 'per-point']).default('optimize'),
+  ...lineDeviceKeys,
   points: z.array(pointSchema).min(1),
 });
 
@@ -159,6 +171,8 @@ export type Config = z.infer<typeof configSchema>;
 export type BusConfig = z.infer<typeof busSchema>;
 export type RtuBusConfig = z.infer<typeof rtuBusSchema>;
 export type TcpBusConfig = z.infer<typeof tcpBusSchema>;
+export type LineBusConfig = z.infer<typeof lineBusSchema>;
+export type ModbusBusConfig = RtuBusConfig | TcpBusConfig;
 export type DeviceConfig = z.infer<typeof deviceSchema>;
 export type PointConfig = z.infer<typeof pointSchema>;
 export type UplinkConfig = z.infer<typeof uplinkSchema>;

@@ -6,6 +6,7 @@
 import type { BusConfig, Config, DeviceConfig, PointConfig } from './schema.js';
 import { isBitFc } from '../sources/modbus/types.js';
 import { resolvedType, resolvedWidth, SIXTY_FOUR_BIT_TYPES } from './points.js';
+import { checkLineBus, checkLineDevice, checkProcessing } from './validate-line.js';
 
 export { resolvedType, resolvedWidth } from './points.js';
 
@@ -22,7 +23,13 @@ export function validateConfig(config: Config): RuleIssue[] {
   const issues: RuleIssue[] = [];
   checkBuses(config.buses, issues);
   checkDevices(config, issues);
-  config.devices.forEach((device, d) => checkPoints(device, ['devices', d], issues));
+  const transports = new Map(config.buses.map((b) => [b.id, b.transport]));
+  config.devices.forEach((device, d) => {
+    const transport = transports.get(device.bus);
+    if (transport === 'line' || (transport === undefined && device.parse !== undefined)) checkLineDevice(device, ['devices', d], issues);
+    else checkPoints(device, ['devices', d], issues);
+    device.points.forEach((point, p) => checkProcessing(point, ['devices', d, 'points', p], issues));
+  });
   return issues;
 }
 
@@ -35,6 +42,7 @@ function checkBuses(buses: BusConfig[], issues: RuleIssue[]): void {
     if (first !== undefined) issues.push({ path: at('id'), message: `duplicate bus id "${bus.id}" (also buses[${first}])` });
     else ids.set(bus.id, b);
 
+    if (bus.transport === 'line') checkLineBus(bus, ['buses', b], issues);
     if (bus.transport === 'rtu') {
       const owner = serialPorts.get(bus.port);
       if (owner !== undefined) {
@@ -43,6 +51,7 @@ function checkBuses(buses: BusConfig[], issues: RuleIssue[]): void {
     }
 
     for (const [min, max] of [['reconnectMinMs', 'reconnectMaxMs'], ['unitBackoffMinMs', 'unitBackoffMaxMs']] as const) {
+      if (bus.transport === 'line' && min === 'unitBackoffMinMs') continue;
       if (bus[min] > bus[max]) {
         issues.push({ path: at(min), message: `${min} (${bus[min]}) must not exceed ${max} (${bus[max]})` });
       }
@@ -52,6 +61,7 @@ function checkBuses(buses: BusConfig[], issues: RuleIssue[]): void {
 
 function checkDevices(config: Config, issues: RuleIssue[]): void {
   const busIds = new Set(config.buses.map((bus) => bus.id));
+  const lineBuses = new Set(config.buses.filter((bus) => bus.transport === 'line').map((bus) => bus.id));
   const ids = new Map<string, number>();
   const units = new Map<string, string>();
   config.devices.forEach((device, d) => {
@@ -66,6 +76,8 @@ function checkDevices(config: Config, issues: RuleIssue[]): void {
       issues.push({ path: at('bus'), message: `no bus "${device.bus}"; ${known}` });
       return;
     }
+    if (lineBuses.has(device.bus)) return; // no unit ids on a line bus: validate-line.ts checks its devices
+    if (device.unit === undefined) return; // reported with the schema errors (requiredByTransport)
     const key = `${device.bus}\u0000${device.unit}`;
     const owner = units.get(key);
     if (owner !== undefined) {
@@ -82,9 +94,12 @@ function checkPoints(device: DeviceConfig, devicePath: IssuePath, issues: RuleIs
     if (first !== undefined) issues.push({ path: at('id'), message: `duplicate point id "${point.id}" (also points[${first}])` });
     else ids.set(point.id, p);
 
+    if (point.address === undefined) return; // reported with the schema errors (requiredByTransport)
+    if (point.field !== undefined) issues.push({ path: at('field'), message: 'field applies to line-sensor points; a Modbus point is read by fc and address' });
     for (const { key, message } of pointShapeProblems(point, device)) issues.push({ path: at(key), message });
 
     for (let q = 0; q < p; q++) {
+      if (device.points[q].address === undefined) continue;
       const clash = overlap(device.points[q], point);
       if (clash) {
         issues.push({ path: at('address'), message: `${clash} point "${device.points[q].id}" (points[${q}])` });
@@ -120,7 +135,7 @@ function pointShapeProblems(point: PointConfig, device: DeviceConfig): { key: st
   }
 
   const width = resolvedWidth(point);
-  if (point.address + width - 1 > 65535) {
+  if (point.address! + width - 1 > 65535) {
     out.push({ key: 'address', message: `${type} at ${point.address} spans ${width} registers and runs past 65535` });
   }
   if (!bitFc && width > device.maxRegistersPerRequest) {
@@ -163,9 +178,10 @@ function overlap(earlier: PointConfig, later: PointConfig): string | undefined {
       ? `bit ${later.bit} of ${one} ${later.address} is also read by`
       : undefined;
   }
-  const a0 = earlier.address;
+  // Only points with an address get here (checkPoints returns early otherwise).
+  const a0 = earlier.address!;
   const a1 = a0 + resolvedWidth(earlier) - 1;
-  const b0 = later.address;
+  const b0 = later.address!;
   const b1 = b0 + resolvedWidth(later) - 1;
   if (b0 > a1 || a0 > b1) return undefined;
   return `${many} ${range(b0, b1)} overlap ${range(a0, a1)}, read by`;

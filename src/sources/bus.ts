@@ -5,7 +5,7 @@
  * by a single-flight loop with capped exponential backoff and jitter. Nothing here throws to the caller.
  */
 import { EventEmitter } from 'node:events';
-import type { BusConfig } from '../config/schema.js';
+import type { ModbusBusConfig } from '../config/schema.js';
 import type { Logger } from '../log.js';
 import type { Sample } from '../sample.js';
 import { decodeResponse, failedRequest, type CompiledDevice, type CompiledRequest } from './modbus/device.js';
@@ -40,7 +40,7 @@ interface DeviceRun {
   reported: Map<CompiledRequest, string>;
 }
 
-export function busTarget(bus: BusConfig): Target {
+export function busTarget(bus: ModbusBusConfig): Target {
   if (bus.transport === 'rtu') {
     return { transport: 'rtu', port: bus.port, baudRate: bus.baudRate, parity: bus.parity, dataBits: bus.dataBits, stopBits: bus.stopBits };
   }
@@ -62,7 +62,7 @@ export class ModbusBus extends EventEmitter {
   reconnects = 0;
 
   constructor(
-    readonly config: BusConfig,
+    readonly config: ModbusBusConfig,
     devices: CompiledDevice[],
     private readonly deps: BusDeps,
   ) {

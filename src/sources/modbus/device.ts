@@ -32,10 +32,11 @@ export interface CompiledDevice {
   requests: CompiledRequest[];
 }
 
+/** Compiles a device the config validator accepted: Modbus devices there always have a unit and addresses. */
 export function compileDevice(device: DeviceConfig): CompiledDevice {
   const specs = device.points.map((p) => {
     const type = resolvedType(p);
-    return { point: p, type, fc: p.fc as ReadFc, address: p.address, width: pointWidth(p.fc as ReadFc, type, p.length) };
+    return { point: p, type, fc: p.fc as ReadFc, address: p.address!, width: pointWidth(p.fc as ReadFc, type, p.length) };
   });
   const plan = planRequests(specs, {
     maxRegisters: device.maxRegistersPerRequest,
@@ -46,7 +47,7 @@ export function compileDevice(device: DeviceConfig): CompiledDevice {
   return {
     id: device.id,
     bus: device.bus,
-    unit: device.unit,
+    unit: device.unit!,
     pollIntervalMs: device.pollIntervalMs,
     requests: plan.map((r) => ({
       fc: r.fc,
