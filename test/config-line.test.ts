@@ -41,7 +41,7 @@ describe('line-sensor configuration', () => {
     ]);
     expect(errors(line("    parse: { regex: '(?<a>[0-9' }", '    points: [{ id: a }]'))[0]).toMatch(/^c\.yaml:7:\d+ devices\[0\]\.parse\.regex: not a valid regular expression/);
     expect(errors(line('    parse: { csv: { columns: [dist, temp] } }', '    points:', '      - { id: d, field: distance }'))).toEqual([
-      'c.yaml:9:18 devices[0].points[0].field: csv has no column "distance"; its columns are dist, temp',
+      'c.yaml:9:25 devices[0].points[0].field: csv has no column "distance"; its columns are dist, temp',
     ]);
   });
 
