@@ -1,0 +1,122 @@
+#!/usr/bin/env bash
+# Installs fieldgate as a systemd service from this checkout:
+#   sudo scripts/install-service.sh [--prefix /opt/fieldgate] [--config-dir /etc/fieldgate]
+#                                   [--data-dir /var/lib/fieldgate] [--user fieldgate]
+#                                   [--root DIR]  (stage into DIR: no user, no npm, no systemctl; for packaging)
+# Creates the system user (in the serial group), /etc/fieldgate and /var/lib/fieldgate, copies the app,
+# installs its production dependencies, writes /etc/systemd/system/fieldgate.service and starts it.
+set -euo pipefail
+
+prefix=/opt/fieldgate
+config_dir=/etc/fieldgate
+data_dir=/var/lib/fieldgate
+user=fieldgate
+root=""
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --prefix) prefix="$2"; shift 2 ;;
+    --config-dir) config_dir="$2"; shift 2 ;;
+    --data-dir) data_dir="$2"; shift 2 ;;
+    --user) user="$2"; shift 2 ;;
+    --root) root="$2"; shift 2 ;;
+    -h|--help) sed -n '2,7p' "$0"; exit 0 ;;
+    *) echo "install-service.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
+  esac
+done
+
+src="$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.." && pwd)"
+node_bin="$(command -v node || true)"
+[ -n "$node_bin" ] || { echo "install-service.sh: node (>= 20) is not installed" >&2; exit 1; }
+staged=false
+[ -n "$root" ] && staged=true
+if ! $staged && [ "$(id -u)" -ne 0 ]; then
+  echo "install-service.sh: run as root (sudo), or with --root DIR to stage files" >&2
+  exit 1
+fi
+
+# The group that owns serial ports: dialout on Debian and Raspberry Pi OS, uucp on some others.
+serial_group=dialout
+getent group dialout >/dev/null 2>&1 || serial_group=uucp
+
+step() { printf '==> %s\n' "$*"; }
+
+if ! $staged; then
+  if ! id "$user" >/dev/null 2>&1; then
+    step "creating system user $user"
+    useradd --system --home-dir "$data_dir" --no-create-home --shell /usr/sbin/nologin "$user"
+  fi
+  step "adding $user to $serial_group (serial ports)"
+  usermod -a -G "$serial_group" "$user"
+fi
+
+step "installing the app in $root$prefix"
+mkdir -p "$root$prefix" "$root$config_dir" "$root$data_dir"
+tar -C "$src" --exclude=./node_modules --exclude=./data --exclude=./.git --exclude=./test-output -cf - . | tar -C "$root$prefix" -xf -
+if ! $staged; then
+  (cd "$prefix" && npm ci --omit=dev --no-audit --no-fund)
+fi
+
+if [ ! -e "$root$config_dir/config.yaml" ]; then
+  step "writing an example configuration to $config_dir/config.yaml (edit it, then: fieldgate validate -c $config_dir/config.yaml)"
+  sed "s#dataDir: .*#dataDir: $data_dir#" "$src/config/village-water.yaml" > "$root$config_dir/config.yaml"
+fi
+
+unit_dir="$root/etc/systemd/system"
+mkdir -p "$unit_dir"
+step "writing $unit_dir/fieldgate.service"
+cat > "$unit_dir/fieldgate.service" <<UNIT
+[Unit]
+Description=fieldgate field gateway (Modbus and line sensors to MQTT)
+Documentation=file://$prefix/README.md
+After=network-online.target time-sync.target
+Wants=network-online.target
+
+[Service]
+Type=notify
+NotifyAccess=all
+User=$user
+Group=$user
+SupplementaryGroups=$serial_group
+ExecStartPre=$node_bin $prefix/bin/fieldgate.js validate -c $config_dir/config.yaml
+ExecStart=$node_bin $prefix/bin/fieldgate.js run -c $config_dir/config.yaml
+ExecReload=/bin/kill -HUP \$MAINPID
+Restart=always
+RestartSec=5
+WatchdogSec=30
+TimeoutStopSec=30
+WorkingDirectory=$data_dir
+Environment=NODE_ENV=production
+
+# Hardening: the daemon writes only its data directory and talks only to serial ports and the network.
+NoNewPrivileges=yes
+ProtectSystem=strict
+ProtectHome=yes
+PrivateTmp=yes
+ReadWritePaths=$data_dir
+ProtectKernelTunables=yes
+ProtectKernelModules=yes
+ProtectControlGroups=yes
+RestrictSUIDSGID=yes
+LockPersonality=yes
+RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6 AF_NETLINK
+DevicePolicy=closed
+DeviceAllow=char-ttyUSB rw
+DeviceAllow=char-ttyACM rw
+DeviceAllow=char-ttyS rw
+DeviceAllow=char-ttyAMA rw
+
+[Install]
+WantedBy=multi-user.target
+UNIT
+
+if ! $staged; then
+  chown -R "$user:$user" "$data_dir"
+  chown -R "root:$user" "$config_dir"
+  chmod 750 "$config_dir"
+  step "starting the service"
+  systemctl daemon-reload
+  systemctl enable --now fieldgate
+  echo "done. Logs: journalctl -u fieldgate -f   Reload the config: systemctl reload fieldgate"
+else
+  echo "staged in $root"
+fi
