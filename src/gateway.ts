@@ -6,6 +6,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { Config } from './config/schema.js';
 import { resolvedType } from './config/points.js';
+import { ClockGuard } from './clock/guard.js';
 import { UserError } from './errors.js';
 import type { Logger } from './log.js';
 import { Outbox } from './outbox/index.js';
@@ -131,9 +132,14 @@ export function startGateway(config: Config, logger: Logger, options: GatewayOpt
     config.gateway.id,
   );
 
+  // Samples taken while the clock is not trusted are flagged on the way in, and corrected in place when it is.
+  const clockOutbox = { target: outbox, fromSeq: outbox.startupReport.lastSeq + 1 };
+  const clock = new ClockGuard(config.gateway.clock, { logger: logger.child({ stage: 'clock' }), outbox: clockOutbox });
+  clock.start();
   const sink = (samples: Sample[]) => {
-    outbox.append(samples);
-    options.onSamples?.(samples);
+    const stamped = clock.stamp(samples);
+    outbox.append(stamped);
+    options.onSamples?.(stamped);
   };
   const buses = config.buses.map((bus) => {
     const source = createSource(bus, config.devices.filter((d) => d.bus === bus.id), { logger, sink });
@@ -146,6 +152,7 @@ export function startGateway(config: Config, logger: Logger, options: GatewayOpt
   const stop = async () => {
     // Stop intake, commit, let the link take what it can in the time allowed, say offline, close.
     await Promise.all(buses.map((b) => b.stop()));
+    await clock.stop();
     outbox.commit();
     if (uplink) {
       const drained = await uplink.drain(config.uplink!.shutdownTimeoutMs);

@@ -3,6 +3,7 @@
  * daemon agree. Cross-field rules (duplicate ids, overlapping points, unknown buses) live in validate.ts.
  */
 import { z } from 'zod';
+import { parseDate } from '../clock/core.js';
 import { ORDERS, POINT_TYPES } from '../sources/modbus/types.js';
 import { lineBusKeys, lineDeviceKeys, processingKeys } from './processing-schema.js';
 
@@ -12,6 +13,20 @@ const ms = (def: number) => z.number().int().min(0).max(86_400_000).default(def)
 export const gatewaySchema = z.strictObject({
   id,
   dataDir: z.string().min(1).default('./data'),
+  /** When sample timestamps are trusted; untrusted ones are flagged, then corrected when trust arrives. */
+  clock: z
+    .strictObject({
+      /** auto: the OS's NTP status, else a date after minValidDate; sync-required: the OS's status only; always: no check. */
+      trust: z.enum(['auto', 'always', 'sync-required']).default('auto'),
+      /** A step of the wall clock against the monotonic clock larger than this is logged as a jump. */
+      jumpThresholdMs: z.number().int().min(100).max(86_400_000).default(2000),
+      /** auto without sync information: a clock before this date (UTC) is not trusted. */
+      minValidDate: z
+        .string()
+        .refine((d) => !Number.isNaN(parseDate(d)), 'must be a date YYYY-MM-DD')
+        .default('2025-01-01'),
+    })
+    .prefault({}),
 });
 
 /** Settings every Modbus bus shares: timing of transactions and the reconnect loop. */

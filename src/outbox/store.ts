@@ -12,6 +12,7 @@ import { openReader, openWritable } from './open.js';
 import { Pending } from './pending.js';
 import { OutboxReader } from './reader.js';
 import { Retention } from './retention.js';
+import { prepareRetime } from './retime.js';
 import { readCounters } from './schema.js';
 import type { OutboxOptions, OutboxState, OutboxStats, SampleInput, StartupReport } from './types.js';
 import { insertRows, prepareWrites, type Writes } from './writes.js';
@@ -52,6 +53,7 @@ export class Outbox extends OutboxReader {
   private nextHousekeeping = -Infinity;
   private readonly housekeepingEveryMs: number;
   private readonly listeners = new Set<(lastSeq: number) => void>();
+  private readonly retimeRows = prepareRetime(this.db);
   private closed = false;
 
   static open(options: OutboxOptions): Outbox {
@@ -211,6 +213,13 @@ export class Outbox extends OutboxReader {
     });
     this.dict.keep();
     return id;
+  }
+
+  /** Shifts untrusted samples in [fromSeq, toSeq] by deltaMs and clears their flag (retime.ts). Returns the rows changed. */
+  retime(fromSeq: number, toSeq: number, deltaMs: number): number {
+    this.assertOpen();
+    this.commit(); // queued samples first, so they are corrected too
+    return this.guard(() => this.retimeRows(fromSeq, toSeq, deltaMs));
   }
 
   /** Marks dropped runs up to and including `upToId` as reported upstream. */
