@@ -113,7 +113,7 @@ describe('valid files', () => {
     const { config, issues } = parseConfig(readFixture('minimal.yaml'), 'minimal.yaml');
     expect(issues).toEqual([]);
     expect(config).toEqual({
-      gateway: { id: 'gw1', dataDir: './data' },
+      gateway: { id: 'gw1', dataDir: './data', clock: { trust: 'auto', jumpThresholdMs: 2000, minValidDate: '2025-01-01' } },
       buses: [
         {
           id: 'line1', transport: 'rtu', port: '/dev/ttyS0', baudRate: 9600, parity: 'none', dataBits: 8, stopBits: 1,

@@ -40,6 +40,9 @@ interface DeviceRun {
   reported: Map<CompiledRequest, string>;
 }
 
+/** Schedules run on the monotonic clock: an NTP step or a wrong boot clock must not stall or rush polling. */
+const monotonic = (): number => performance.now();
+
 export function busTarget(bus: ModbusBusConfig): Target {
   if (bus.transport === 'rtu') {
     return { transport: 'rtu', port: bus.port, baudRate: bus.baudRate, parity: bus.parity, dataBits: bus.dataBits, stopBits: bus.stopBits };
@@ -119,7 +122,7 @@ export class ModbusBus extends EventEmitter {
         await this.sleep(1000);
         continue;
       }
-      const wait = run.dueAt - this.now();
+      const wait = run.dueAt - monotonic();
       if (wait > 0) {
         await this.sleep(wait);
         continue;
@@ -168,7 +171,7 @@ export class ModbusBus extends EventEmitter {
     this.log.info({ target: describeTarget(this.link.target) }, 'connected');
     this.setState('connected');
     if (this.config.connectPauseMs > 0) await this.sleep(this.config.connectPauseMs);
-    this.lastTransactionEnd = this.now();
+    this.lastTransactionEnd = monotonic();
   }
 
   private onLinkLost(reason: string): void {
@@ -212,7 +215,7 @@ export class ModbusBus extends EventEmitter {
 
   private schedule(run: DeviceRun, silent: ModbusError | undefined): void {
     const { health, device } = run;
-    const now = this.now();
+    const now = monotonic();
     if (silent) {
       health.backoffMs = health.backoffMs === 0 ? this.config.unitBackoffMinMs : Math.min(health.backoffMs * 2, this.config.unitBackoffMaxMs);
       if (health.state === 'ok') {
@@ -238,7 +241,7 @@ export class ModbusBus extends EventEmitter {
     const attempts = run.health.state === 'failing' ? 1 : cfg.retries + 1;
     let last: ModbusError | undefined;
     for (let attempt = 0; attempt < attempts; attempt++) {
-      const pause = this.lastTransactionEnd + cfg.requestPauseMs - this.now();
+      const pause = this.lastTransactionEnd + cfg.requestPauseMs - monotonic();
       if (pause > 0) await this.sleep(pause);
       if (!this.running) break;
       run.health.requests++;
@@ -250,7 +253,7 @@ export class ModbusBus extends EventEmitter {
         if (last.kind === 'exception' && last.code !== 6) throw last;
         if (last.kind === 'exception' && cfg.busyRetryMs > 0) await this.sleep(cfg.busyRetryMs);
       } finally {
-        this.lastTransactionEnd = this.now();
+        this.lastTransactionEnd = monotonic();
       }
     }
     throw last ?? new ModbusError('disconnected', 'bus stopped');
