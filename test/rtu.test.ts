@@ -62,7 +62,7 @@ describe.skipIf(skip)('Modbus RTU over a socat pty pair', () => {
     await sim!.close();
     sim = undefined;
     await line.stop();
-    await samples.until((all) => all.some((s) => s.reason === 'bus rs485 disconnected'), 5000, 'the loss to be reported');
+    await samples.until((all) => all.some((s) => s.reason === 'bus rs485 disconnected'), 15_000, 'the loss to be reported');
     await new Promise((r) => setTimeout(r, 1500));
     expect(bus.linkState).not.toBe('connected');
     // One warning for the loss, one for the failing reopen: not one per attempt.
@@ -72,7 +72,7 @@ describe.skipIf(skip)('Modbus RTU over a socat pty pair', () => {
     await line.restart();
     await startSim();
     const back = Date.now();
-    await samples.until((all) => all.some((s) => s.device === 'gas' && s.quality === 'good' && s.ts > back), 10_000, 'polling to resume');
+    await samples.until((all) => all.some((s) => s.device === 'gas' && s.quality === 'good' && s.ts > back), 20_000, 'polling to resume');
     expect(bus.linkState).toBe('connected');
   });
 });
