@@ -47,7 +47,8 @@ describe('fieldgate tail', () => {
     const dir = mkdtempSync(join(tmpdir(), 'fieldgate-tail-'));
     cleanups.push(async () => rmSync(dir, { recursive: true, force: true }));
     const config = configSchema.parse({
-      gateway: { id: 'gw-tail', dataDir: join(dir, 'data') },
+      // A trusted clock, so no sample carries the timeUntrusted key.
+      gateway: { id: 'gw-tail', dataDir: join(dir, 'data'), clock: { trust: 'always' } },
       buses: [{ id: 'sim', transport: 'tcp', host: '127.0.0.1', port: sim.tcpPort, timeoutMs: 300, reconnectMinMs: 200 }],
       devices: [
         { id: 'pump_house', bus: 'sim', unit: 1, pollIntervalMs: 100, points: [{ id: 'inlet_pressure', fc: 4, address: 0, scale: 0.000625, offset: -2.5, unit: 'bar' }] },
