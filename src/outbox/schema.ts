@@ -14,6 +14,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type Database from 'better-sqlite3';
+import { STATE_DDL } from './state.js';
 
 /** 'FGOB': marks the file as a fieldgate outbox, so a foreign SQLite file is never taken for one. */
 export const APPLICATION_ID = 0x46474f42;
@@ -74,6 +75,7 @@ export function ensureSchema(db: Database.Database, now: number): boolean {
     if (objects > 0) throw new UnusableDatabase('notOutbox', 'file is a SQLite database but not an outbox');
     db.transaction(() => {
       db.exec(DDL);
+      db.exec(STATE_DDL);
       const insert = db.prepare('INSERT INTO meta (key, value) VALUES (?, ?)');
       // 64 random bits: two databases ever created by the fleet will not share an epoch in practice.
       insert.run('epoch', randomBytes(8).toString('hex'));
@@ -87,6 +89,8 @@ export function ensureSchema(db: Database.Database, now: number): boolean {
   if (version > SCHEMA_VERSION) {
     throw new UnusableDatabase('schemaNewer', `schema version ${version} is newer than this build's ${SCHEMA_VERSION}`);
   }
+  // Additive, so the version stays 1: an older build opens the file and ignores the table.
+  db.exec(STATE_DDL);
   return false;
 }
 

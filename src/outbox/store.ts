@@ -14,6 +14,7 @@ import { OutboxReader } from './reader.js';
 import { Retention } from './retention.js';
 import { prepareRetime } from './retime.js';
 import { readCounters } from './schema.js';
+import { PendingState, prepareState, readStateRows, type StateEntry } from './state.js';
 import type { OutboxOptions, OutboxState, OutboxStats, SampleInput, StartupReport } from './types.js';
 import { insertRows, prepareWrites, type Writes } from './writes.js';
 
@@ -54,6 +55,8 @@ export class Outbox extends OutboxReader {
   private readonly housekeepingEveryMs: number;
   private readonly listeners = new Set<(lastSeq: number) => void>();
   private readonly retimeRows = prepareRetime(this.db);
+  private readonly stateRows = prepareState(this.db);
+  private readonly pendingState = new PendingState();
   private closed = false;
 
   static open(options: OutboxOptions): Outbox {
@@ -105,6 +108,7 @@ export class Outbox extends OutboxReader {
     this.pending = new Pending(this.opts.maxPendingSamples, MAX_PENDING_EVENTS);
     const insert = (n: number) => {
       this.faultInjector?.();
+      this.pendingState.write(this.stateRows);
       return insertRows(this.w, this.dict, this.pending, n, this.nextSeq, this.clock());
     };
     this.insertTxn = db.transaction(insert);
@@ -146,9 +150,10 @@ export class Outbox extends OutboxReader {
     this.arm();
   }
 
-  /** Queues an event (alarm); it gets a seq in the same space as samples and is read before them. */
-  appendEvent(topicKind: string, payloadJson: string): void {
+  /** Queues an event (alarm), read before samples; `state` commits in the same transaction (state.ts). */
+  appendEvent(topicKind: string, payloadJson: string, state?: StateEntry): void {
     this.assertOpen();
+    if (state) this.pendingState.set(state);
     this.pending.events.push({ ts: this.clock(), kind: topicKind, payload: payloadJson });
     this.trim();
     this.arm();
@@ -161,7 +166,7 @@ export class Outbox extends OutboxReader {
     this.maintain();
     let committed = 0;
     try {
-      while (this.pending.count > 0 || this.pending.drop !== null) {
+      while (this.pending.count > 0 || this.pending.drop !== null || this.pendingState.size > 0) {
         committed += this.commitChunk();
         if (this.state !== 'ok') this.log.info({ state: 'ok', was: this.state }, 'outbox storage writable again');
         this.state = 'ok';
@@ -226,6 +231,12 @@ export class Outbox extends OutboxReader {
   markDroppedReported(upToId: number): void {
     this.assertOpen();
     this.guard(() => this.relaxed(() => this.w.markReported.run(upToId)));
+  }
+
+  /** Committed state rows whose key starts with `prefix` (e.g. the active alarms at start). */
+  readState(prefix: string): Map<string, string> {
+    this.assertOpen();
+    return this.guard(() => readStateRows(this.stateRows, prefix));
   }
 
   /** Called with the highest committed seq after every successful commit (the uplink's "new data" cue). */
@@ -307,6 +318,7 @@ export class Outbox extends OutboxReader {
     }
     this.dict.keep();
     this.pending.committed(n);
+    this.pendingState.committed();
     return rows;
   }
 
