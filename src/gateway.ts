@@ -1,33 +1,50 @@
 /**
- * The daemon's wiring: sources -> outbox -> uplink. It owns start and stop order and nothing else; each stage
- * lives in its own folder.
+ * The daemon's wiring: sources -> processing -> outbox -> uplink. It owns start, reload and stop order and
+ * nothing else; each stage lives in its own folder.
  */
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import type { Config } from './config/schema.js';
 import { resolvedType } from './config/points.js';
 import { ClockGuard } from './clock/guard.js';
-import { UserError } from './errors.js';
 import type { Logger } from './log.js';
 import { Outbox } from './outbox/index.js';
+import {
+  ALARM_STATE_PREFIX,
+  ALARM_TOPIC_KIND,
+  Processor,
+  aggregatePoints,
+  alarmEventJson,
+  alarmStateEntry,
+  type AlarmEvent,
+  type ProcessResult,
+} from './processing/index.js';
 import type { Sample } from './sample.js';
 import { createSource, type Source } from './sources/index.js';
-import { MqttSession, type SessionOptions } from './uplink/session.js';
-import { Uplink, birthStatus, offlineStatus, topicsFor } from './uplink/uplink.js';
+import { sessionOptions } from './uplink/options.js';
+import { MqttSession } from './uplink/session.js';
+import { Uplink, birthStatus } from './uplink/uplink.js';
 import { VERSION } from './version.js';
 
+export { sessionOptions } from './uplink/options.js';
+
 export interface Gateway {
-  config: Config;
-  buses: Source[];
+  readonly config: Config;
+  readonly buses: Source[];
   outbox: Outbox;
   uplink?: Uplink;
   session?: MqttSession;
+  clock: ClockGuard;
+  readonly processor: Processor;
+  /** Applies a new configuration in place when only acquisition and processing changed; else 'restart'. */
+  reload(next: Config): Promise<'applied' | 'restart'>;
   stop(): Promise<void>;
 }
 
 export interface GatewayOptions {
-  /** Also called with every sample as acquired (tests, the status page). */
+  /** Called with every sample as it goes into the outbox (after processing): the status page, tests. */
   onSamples?: (samples: Sample[]) => void;
+  /** Called with every alarm raise and clear. */
+  onAlarm?: (alarm: AlarmEvent) => void;
 }
 
 /** A stable hash of the effective configuration, so a consumer can tell which configuration produced data. */
@@ -35,36 +52,9 @@ export function configHash(config: Config): string {
   return createHash('sha256').update(JSON.stringify(config)).digest('hex').slice(0, 12);
 }
 
-function readSecretFile(what: string, file: string): Buffer {
-  try {
-    return readFileSync(file);
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    throw new UserError(`cannot read ${what} ${file}: ${code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : (err as Error).message}`);
-  }
-}
-
-/** Session options from the config; files are read once here so a missing certificate fails at start, clearly. */
-export function sessionOptions(config: Config): SessionOptions {
-  const u = config.uplink!;
-  const password = process.env.FIELDGATE_MQTT_PASSWORD ?? (u.passwordFile ? readSecretFile('uplink.passwordFile', u.passwordFile).toString('utf8').split(/\r?\n/)[0] : undefined);
-  const topics = topicsFor(u.topicPrefix, config.gateway.id);
-  return {
-    url: u.url,
-    clientId: u.clientId ?? `fieldgate-${config.gateway.id}`,
-    username: u.username,
-    password,
-    ca: u.ca ? readSecretFile('uplink.ca', u.ca) : undefined,
-    cert: u.cert ? readSecretFile('uplink.cert', u.cert) : undefined,
-    key: u.key ? readSecretFile('uplink.key', u.key) : undefined,
-    insecure: u.insecure,
-    protocolVersion: u.protocolVersion,
-    keepaliveS: u.keepaliveS,
-    connectTimeoutMs: u.connectTimeoutMs,
-    reconnectMinMs: u.reconnectMinMs,
-    reconnectMaxMs: u.reconnectMaxMs,
-    will: { topic: topics.status, payload: offlineStatus('lost') },
-  };
+/** What a reload cannot change in place: the identity, the outbox and the MQTT session. */
+function coreOf(config: Config): string {
+  return JSON.stringify({ gateway: config.gateway, uplink: config.uplink, buffer: config.buffer });
 }
 
 /**
@@ -83,21 +73,28 @@ function watchOutboxState(outbox: Outbox, publish: (json: string) => void, gatew
   return timer;
 }
 
-export function startGateway(config: Config, logger: Logger, options: GatewayOptions = {}): Gateway {
+export function startGateway(initial: Config, logger: Logger, options: GatewayOptions = {}): Gateway {
+  let config = initial;
+  const gatewayId = config.gateway.id;
   const outbox = Outbox.open({ dir: config.gateway.dataDir, ...config.buffer, logger: logger.child({ stage: 'outbox' }) });
-  // Every configured point gets its dictionary index now, so the birth message lists them all.
+
+  // Every configured point (and every aggregate series) gets its dictionary index now, so the birth lists them.
   const meta = new Map<string, { unit?: string; type: string }>();
-  for (const d of config.devices) {
-    for (const p of d.points) {
-      outbox.seriesId(d.id, p.id);
-      meta.set(`${d.id}\u0000${p.id}`, { unit: p.unit, type: resolvedType(p) });
+  const registerPoints = (c: Config) => {
+    for (const d of c.devices) {
+      for (const p of d.points) {
+        outbox.seriesId(d.id, p.id);
+        meta.set(`${d.id}\u0000${p.id}`, { unit: p.unit, type: d.parse ? (p.type ?? 'float64') : resolvedType(p) });
+      }
     }
-  }
+    for (const a of aggregatePoints(c.devices)) outbox.seriesId(a.device, a.point);
+  };
+  registerPoints(config);
 
   const report = outbox.startupReport.recreated;
   if (report) {
     // Durable, so the cloud learns why the epoch changed even if the link is down now.
-    outbox.appendEvent('events', JSON.stringify({ v: 1, event: 'outbox-recreated', g: config.gateway.id, reason: report.reason, error: report.error, movedTo: report.movedTo }));
+    outbox.appendEvent('events', JSON.stringify({ v: 1, event: 'outbox-recreated', g: gatewayId, reason: report.reason, error: report.error, movedTo: report.movedTo }));
   }
 
   let uplink: Uplink | undefined;
@@ -105,18 +102,17 @@ export function startGateway(config: Config, logger: Logger, options: GatewayOpt
   if (config.uplink) {
     if (config.uplink.insecure) logger.warn('uplink.insecure is true: the broker certificate is NOT verified; anyone on the path can read and forge telemetry');
     session = new MqttSession(sessionOptions(config), logger.child({ stage: 'uplink' }));
-    const hash = configHash(config);
     uplink = new Uplink({
       session,
       outbox,
       config: config.uplink,
-      gatewayId: config.gateway.id,
+      gatewayId,
       logger,
       birth: () =>
         birthStatus({
-          gatewayId: config.gateway.id,
+          gatewayId,
           version: VERSION,
-          configHash: hash,
+          configHash: configHash(config),
           epoch: outbox.epoch,
           points: outbox.series().map((s) => ({ index: s.id, device: s.device, point: s.point, ...meta.get(`${s.device}\u0000${s.point}`) })),
         }),
@@ -126,32 +122,53 @@ export function startGateway(config: Config, logger: Logger, options: GatewayOpt
     logger.warn('no uplink configured: samples are kept in the outbox only (fieldgate buffer export)');
   }
 
-  const outboxWatch = watchOutboxState(
-    outbox,
-    (json) => void session?.publish(uplink!.topics.events, json, 1).catch(() => {}),
-    config.gateway.id,
-  );
+  const outboxWatch = watchOutboxState(outbox, (json) => void session?.publish(uplink!.topics.events, json, 1).catch(() => {}), gatewayId);
 
   // Samples taken while the clock is not trusted are flagged on the way in, and corrected in place when it is.
-  const clockOutbox = { target: outbox, fromSeq: outbox.startupReport.lastSeq + 1 };
-  const clock = new ClockGuard(config.gateway.clock, { logger: logger.child({ stage: 'clock' }), outbox: clockOutbox });
-  clock.start();
-  const sink = (samples: Sample[]) => {
-    const stamped = clock.stamp(samples);
-    outbox.append(stamped);
-    options.onSamples?.(stamped);
-  };
-  const buses = config.buses.map((bus) => {
-    const source = createSource(bus, config.devices.filter((d) => d.bus === bus.id), { logger, sink });
-    source.start();
-    return source;
+  const clock = new ClockGuard(config.gateway.clock, {
+    logger: logger.child({ stage: 'clock' }),
+    outbox: { target: outbox, fromSeq: outbox.startupReport.lastSeq + 1 },
   });
-  logger.info({ gateway: config.gateway.id, version: VERSION, buses: buses.length, devices: config.devices.length }, 'gateway started');
+  clock.start();
+
+  // Active alarms come back from the outbox, written in the same transaction as their raise or clear event.
+  let processor = new Processor(config.devices, { restored: outbox.readState(ALARM_STATE_PREFIX) });
+  const deliver = (result: ProcessResult) => {
+    for (const alarm of result.alarms) {
+      outbox.appendEvent(ALARM_TOPIC_KIND, alarmEventJson(gatewayId, alarm), alarmStateEntry(alarm));
+      options.onAlarm?.(alarm);
+    }
+    if (result.samples.length > 0) outbox.append(result.samples);
+    // An alarm must get out first: commit now instead of at the next grouped commit.
+    if (result.alarms.length > 0) outbox.commit();
+    if (result.samples.length > 0) options.onSamples?.(result.samples);
+  };
+  const guarded = (what: string, fn: () => void) => {
+    try {
+      fn();
+    } catch (err) {
+      // A bug in one batch must not stop acquisition; the samples of that batch are reported, not silently lost.
+      logger.error({ err }, `${what} failed`);
+    }
+  };
+  const sink = (samples: Sample[]) => guarded('processing samples', () => deliver(processor.process(clock.stamp(samples))));
+  const ticker = setInterval(() => guarded('processing tick', () => deliver(processor.tick(Date.now()))), 1000);
+  ticker.unref();
+
+  const startSources = (c: Config) =>
+    c.buses.map((bus) => {
+      const source = createSource(bus, c.devices.filter((d) => d.bus === bus.id), { logger, sink });
+      source.start();
+      return source;
+    });
+  let buses = startSources(config);
+  logger.info({ gateway: gatewayId, version: VERSION, buses: buses.length, devices: config.devices.length }, 'gateway started');
 
   let stopping: Promise<void> | undefined;
   const stop = async () => {
     // Stop intake, commit, let the link take what it can in the time allowed, say offline, close.
     await Promise.all(buses.map((b) => b.stop()));
+    clearInterval(ticker);
     await clock.stop();
     outbox.commit();
     if (uplink) {
@@ -163,12 +180,34 @@ export function startGateway(config: Config, logger: Logger, options: GatewayOpt
     outbox.close();
     logger.info('gateway stopped');
   };
+
   return {
-    config,
-    buses,
+    get config() {
+      return config;
+    },
+    get buses() {
+      return buses;
+    },
+    get processor() {
+      return processor;
+    },
     outbox,
     uplink,
     session,
+    clock,
+    async reload(next) {
+      if (coreOf(next) !== coreOf(config)) return 'restart';
+      // Sources stop between two polls; what they acquired is committed before the new plan starts.
+      await Promise.all(buses.map((b) => b.stop()));
+      outbox.commit();
+      config = next;
+      registerPoints(next);
+      processor = new Processor(next.devices, { restored: outbox.readState(ALARM_STATE_PREFIX) });
+      buses = startSources(next);
+      uplink?.refreshBirth();
+      logger.info({ buses: buses.length, devices: next.devices.length, configHash: configHash(next) }, 'configuration reloaded');
+      return 'applied';
+    },
     stop() {
       stopping ??= stop();
       return stopping;

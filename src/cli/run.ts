@@ -1,7 +1,27 @@
 import { Option, type Command } from 'commander';
 import { loadConfig } from '../config/load.js';
-import { startGateway } from '../gateway.js';
-import { createLogger } from '../log.js';
+import { UserError } from '../errors.js';
+import { startGateway, type Gateway } from '../gateway.js';
+import { createLogger, type Logger } from '../log.js';
+import { systemdNotifier } from '../systemd.js';
+
+/** SIGHUP: validate first; keep the running configuration on any error; else apply in place or restart. */
+async function reload(file: string, current: Gateway, logger: Logger): Promise<Gateway> {
+  let next;
+  try {
+    next = loadConfig(file);
+  } catch (err) {
+    if (!(err instanceof UserError)) throw err;
+    logger.error({ errors: err.details }, `reload refused, still running the previous configuration: ${err.message}`);
+    for (const line of err.details) logger.error(line);
+    return current;
+  }
+  if ((await current.reload(next)) === 'applied') return current;
+  // The identity, the outbox or the MQTT session changed: a clean stop (nothing committed is lost) and a start.
+  logger.info('uplink, buffer or gateway settings changed: restarting the gateway with the new configuration');
+  await current.stop();
+  return startGateway(next, logger);
+}
 
 export function register(program: Command): void {
   program
@@ -9,22 +29,42 @@ export function register(program: Command): void {
     .summary('run the gateway on a configuration file')
     .requiredOption('-c, --config <file>', 'configuration file (YAML)')
     .addOption(new Option('--log-level <level>', 'log level').choices(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'))
-    .addHelpText('after', '\nThe file is validated first; an invalid file is refused with every error listed (exit 2).\n\nExample:\n  fieldgate run -c /etc/fieldgate/config.yaml')
+    .addHelpText(
+      'after',
+      `
+The file is validated first; an invalid file is refused with every error listed (exit 2).
+Signals: SIGTERM/SIGINT stop cleanly (exit 0); SIGHUP reloads the file (an invalid one is refused and the
+running configuration kept). Under systemd it reports readiness and pings the watchdog.
+
+Example:
+  fieldgate run -c /etc/fieldgate/config.yaml`,
+    )
     .action(async (flags: { config: string; logLevel: string }) => {
       const config = loadConfig(flags.config);
       const logger = createLogger(flags.logLevel as 'info');
       // A port, socket or device must never take the daemon down: log what escaped and keep polling.
       process.on('unhandledRejection', (err) => logger.error({ err }, 'unhandled rejection (kept running)'));
       process.on('uncaughtException', (err) => logger.error({ err }, 'uncaught exception (kept running)'));
-      const gateway = startGateway(config, logger);
+      const notify = systemdNotifier(logger);
+      let gateway = startGateway(config, logger);
+      notify.ready(`polling ${config.devices.length} devices on ${config.buses.length} buses`);
+      let reloading = Promise.resolve();
+      process.on('SIGHUP', () => {
+        logger.info({ file: flags.config }, 'SIGHUP: reloading the configuration');
+        reloading = reloading.then(async () => {
+          gateway = await reload(flags.config, gateway, logger);
+        });
+      });
       await new Promise<void>((resolve) => {
         const stop = (signal: string) => {
           logger.info({ signal }, 'stopping');
-          void gateway.stop().then(resolve);
+          notify.stopping();
+          void reloading.then(() => gateway.stop()).then(resolve);
         };
         process.once('SIGINT', stop);
         process.once('SIGTERM', stop);
       });
+      notify.close();
       logger.flush();
     });
 }
