@@ -135,7 +135,12 @@ Examples:
             }
           }
         }
-        if (flags.json) {
+        if (flags.json && event === 'alarm') {
+          const { state, device, point, alarm, severity, value, limit, ts, message, seq } = msg;
+          out({ event: 'alarm', gateway, seq, state, device, point, alarm, severity, value, limit, ts, ...(message ? { message } : {}) });
+        } else if (!flags.json && event === 'alarm' && !flags.verify) {
+          out(`${new Date(Number(msg.ts)).toISOString()} ${gateway} ALARM ${String(msg.state).toUpperCase()} ${msg.severity} ${msg.device}/${msg.point} ${msg.alarm}: value ${JSON.stringify(msg.value)}, limit ${JSON.stringify(msg.limit)}${msg.message ? ` (${msg.message})` : ''}`);
+        } else if (flags.json) {
           const { points, ...rest } = msg;
           out({ event, gateway, ...rest, ...(Array.isArray(points) ? { points: points.length } : {}) });
         } else if (!flags.verify) {
