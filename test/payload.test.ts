@@ -355,3 +355,19 @@ describe('every message the uplink publishes validates against the schema', () =
     });
   }
 });
+
+describe('alarm events', () => {
+  it('validate against the schema as published (with seq and epoch in front)', async () => {
+    const { alarmEventJson } = await import('../src/processing/index.js');
+    const { withSeq } = await import('../src/uplink/uplink.js');
+    const raised = alarmEventJson('bashan-village-01', {
+      state: 'raised', device: 'pump_house', point: 'inlet_pressure', alarm: 'burst', type: 'rateOfChange',
+      severity: 'critical', value: 3.12, limit: -0.5, ts: 1_748_700_123_000,
+    });
+    const published = withSeq(raised, 812, '3f9a0c41d27be856');
+    expectValid(validator('alarmEvent'), published);
+    expectValid(validateAny, published);
+    const stale = withSeq(alarmEventJson('g', { state: 'cleared', device: 'd', point: 'p', alarm: 'stale', type: 'stale', severity: 'minor', value: null, limit: null, ts: 1, message: 'no data' }), 1, 'e');
+    expectValid(validateAny, stale);
+  });
+});
