@@ -367,7 +367,7 @@ describe('alarm events', () => {
     const published = withSeq(raised, 812, '3f9a0c41d27be856');
     expectValid(validator('alarmEvent'), published);
     expectValid(validateAny, published);
-    const stale = withSeq(alarmEventJson('g', { state: 'cleared', device: 'd', point: 'p', alarm: 'stale', type: 'stale', severity: 'minor', value: null, limit: null, ts: 1, message: 'no data' }), 1, 'e');
+    const stale = withSeq(alarmEventJson('g', { state: 'cleared', device: 'd', point: 'p', alarm: 'stale', type: 'stale', severity: 'minor', value: null, limit: null, ts: 1_748_700_000_000, message: 'no data' }), 1, '3f9a0c41d27be856');
     expectValid(validateAny, stale);
   });
 });
