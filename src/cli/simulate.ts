@@ -2,8 +2,9 @@
 import { CommanderError, InvalidArgumentError, Option, type Command } from 'commander';
 import { createLogger } from '../log.js';
 import { describeScenario } from '../sim/describe.js';
-import { SCENARIO_NAMES, createScenario, type ScenarioName } from '../sim/scenarios/index.js';
-import { DEFAULT_SIM_PORT, startSimulator, type SerialOptions } from '../sim/server.js';
+import { SCENARIO_NAMES, type ScenarioName } from '../sim/scenarios/index.js';
+import { DEFAULT_SIM_PORT, type SerialOptions } from '../sim/server.js';
+import { DEFAULT_LINE_PORTS, startSite } from '../sim/site.js';
 
 const EXAMPLES = `
 Examples:
@@ -44,6 +45,8 @@ interface SimulateFlags {
   stopBits: '1' | '2';
   speed: number;
   seed?: number;
+  gasPort: number;
+  laserPort: number;
 }
 
 function stamp(): string {
@@ -58,14 +61,18 @@ async function run(flags: SimulateFlags): Promise<void> {
   const started = Date.now();
   // --speed runs the simulated day faster, from the real time of day at start.
   const clock = flags.speed === 1 ? Date.now : () => started + (Date.now() - started) * flags.speed;
-  const scenario = createScenario(flags.scenario, { seed: flags.seed });
-  const sim = await startSimulator({
-    scenario,
-    tcp: tcpPort === undefined ? undefined : { host: flags.host, port: tcpPort },
+  const site = await startSite({
+    scenario: flags.scenario,
+    host: flags.host,
+    tcpPort,
     serial,
+    linePorts: { gas: flags.gasPort, laser: flags.laserPort },
     clock,
+    seed: flags.seed,
     log: createLogger('info'),
   });
+  const sim = site.modbus;
+  const scenario = sim.simulator.scenario;
 
   const out = (line: string) => process.stdout.write(`${line}\n`);
   for (const line of describeScenario(scenario)) out(line);
@@ -78,14 +85,16 @@ async function run(flags: SimulateFlags): Promise<void> {
     const frame = `${flags.dataBits}${flags.parity[0].toUpperCase()}${flags.stopBits}`;
     out(`Serving Modbus RTU on ${serial.path} at ${serial.baudRate} baud ${frame}; unknown units stay silent.`);
   }
+  if (site.lines.gas) out(`Gas detector (NMEA sentences, one a second; query "#01\\r") on tcp ${flags.host}:${site.lines.gas.tcpPort}.`);
+  if (site.lines.laser) out(`Convergence laser (queries "D\\r", "DT\\r", "J\\r") on tcp ${flags.host}:${site.lines.laser.tcpPort}.`);
   if (flags.speed !== 1) out(`Time runs ${flags.speed}x faster than real time.`);
   out('Ctrl-C or SIGTERM stops.');
 
   sim.simulator.on('event', (active, by) => {
     out(`${stamp()} ${scenario.event} ${active ? 'started' : 'cleared'} by ${by === 'coil' ? 'a coil 100 write' : 'signal'}`);
   });
-  const start = () => sim.trigger(scenario.event);
-  const clear = () => sim.trigger('clear');
+  const start = () => site.trigger('start');
+  const clear = () => site.trigger('clear');
   process.on('SIGUSR1', start);
   process.on('SIGUSR2', clear);
 
@@ -95,14 +104,15 @@ async function run(flags: SimulateFlags): Promise<void> {
   });
   process.off('SIGUSR1', start);
   process.off('SIGUSR2', clear);
-  await sim.close();
+  await site.close();
   out(`${stamp()} stopped (${signal})`);
 }
 
 export function register(program: Command): void {
   program
     .command('simulate')
-    .description('Serve simulated Modbus field devices (village water supply or tunnel face) over TCP and/or RTU')
+    .summary('serve simulated field devices (village water supply, tunnel face)')
+    .description('Serve simulated field devices: Modbus over TCP and/or RTU, and for the tunnel the line-protocol gas detector and convergence laser over TCP')
     .addOption(new Option('--scenario <name>', 'what to simulate').choices(SCENARIO_NAMES).makeOptionMandatory())
     .option('--tcp <port>', `Modbus TCP port, 0 = any free port (default ${DEFAULT_SIM_PORT} when TCP is served)`, intIn('port', 0, 65535))
     .option('--host <address>', 'address to listen on for TCP', '127.0.0.1')
@@ -113,6 +123,8 @@ export function register(program: Command): void {
     .addOption(new Option('--stop-bits <bits>', 'serial stop bits').choices(['1', '2']).default('1'))
     .option('--speed <factor>', 'run simulated time this many times faster (60: a day in 24 minutes)', positive, 1)
     .option('--seed <n>', 'seed of the sensor noise, for repeatable runs', intIn('seed', 0, 2 ** 31 - 1))
+    .option('--gas-port <port>', 'tunnel: TCP port of the line-protocol gas detector (0 = any free)', intIn('port', 0, 65535), DEFAULT_LINE_PORTS.gas)
+    .option('--laser-port <port>', 'tunnel: TCP port of the convergence laser (0 = any free)', intIn('port', 0, 65535), DEFAULT_LINE_PORTS.laser)
     .addHelpText('after', EXAMPLES)
     .exitOverride((err) => {
       // Usage mistakes exit 2, like other command-line tools; help and version keep their 0.
