@@ -61,10 +61,12 @@ describe('shipped configs', () => {
   for (const name of SCENARIO_NAMES) {
     it(`config/${name}.yaml fits the schema and reads every simulated point as the simulator encodes it`, () => {
       const config = configSchema.parse(parse(readFileSync(join(root, 'config', `${name}.yaml`), 'utf8')));
-      expect(config.buses).toEqual([expect.objectContaining({ transport: 'tcp', host: '127.0.0.1', port: 1502 })]);
+      expect(config.buses[0]).toEqual(expect.objectContaining({ id: 'sim', transport: 'tcp', host: '127.0.0.1', port: 1502 }));
       const scenario = createScenario(name);
-      const configured = config.devices.flatMap((d) => d.points.map((p) => ({ ...p, slave: d.unit })));
-      const simulated = scenario.units.flatMap((u) => u.map.points.map((p) => ({ unit: u.id, p })));
+      // The Modbus side only: the tunnel's gas detector is read over its line protocol instead of unit 3.
+      const configured = config.devices.filter((d) => d.bus === 'sim').flatMap((d) => d.points.map((p) => ({ ...p, slave: d.unit })));
+      const units = new Set(configured.map((p) => p.slave));
+      const simulated = scenario.units.filter((u) => units.has(u.id)).flatMap((u) => u.map.points.map((p) => ({ unit: u.id, p })));
       expect(configured.map((p) => `${p.slave}/${p.id}`).sort()).toEqual(simulated.map(({ unit, p }) => `${unit}/${p.id}`).sort());
       for (const { unit, p } of simulated) {
         const c = configured.find((x) => x.slave === unit && x.id === p.id)!;
@@ -74,8 +76,12 @@ describe('shipped configs', () => {
           type: p.type,
         });
         if (p.type === 'float32' || p.type === 'uint32') expect(c.order, p.id).toBe(p.order);
-        expect(c.scale, p.id).toBeCloseTo(p.scale ?? 1, 9);
-        expect(c.offset, p.id).toBeCloseTo(p.offset ?? 0, 9);
+        // scale/offset then range: one linear map, which must equal the simulator's encoding.
+        const k = c.range ? (c.range.eng[1] - c.range.eng[0]) / (c.range.raw[1] - c.range.raw[0]) : 1;
+        const slope = c.scale * k;
+        const intercept = c.range ? c.range.eng[0] + (c.offset - c.range.raw[0]) * k : c.offset;
+        expect(slope, p.id).toBeCloseTo(p.scale ?? 1, 9);
+        expect(intercept, p.id).toBeCloseTo(p.offset ?? 0, 9);
         if (p.unit) expect(c.unit, p.id).toBe(p.unit);
       }
     });
