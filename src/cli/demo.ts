@@ -6,24 +6,26 @@ import { configSchema, type Config } from '../config/schema.js';
 import { startGateway } from '../gateway.js';
 import { createLogger } from '../log.js';
 import { startEmbeddedBroker } from '../sim/broker.js';
-import { startSimulator, type RunningSimulator } from '../sim/server.js';
+import { startSite, type RunningSite } from '../sim/site.js';
 
 const CONFIG_DIR = new URL('../../config/', import.meta.url).pathname;
 
-/** A shipped configuration, pointed at a simulator port and given a bus id of its own. */
-function shipped(file: string, busId: string, port: number): Pick<Config, 'buses' | 'devices'> {
+/** A shipped configuration pointed at the ports its simulated site really got; bus ids made unique. */
+function shipped(file: string, prefix: string, site: RunningSite): Pick<Config, 'buses' | 'devices'> {
   const raw = parse(readFileSync(join(CONFIG_DIR, file), 'utf8')) as { buses: Array<Record<string, unknown>>; devices: Array<Record<string, unknown>> };
+  const ports: Record<string, number | undefined> = { sim: site.modbus.tcpPort, gas: site.lines.gas?.tcpPort, laser: site.lines.laser?.tcpPort };
   return {
-    buses: raw.buses.map((b) => ({ ...b, id: busId, host: '127.0.0.1', port })) as Config['buses'],
-    devices: raw.devices.map((d) => ({ ...d, bus: busId })) as Config['devices'],
+    buses: raw.buses.map((b) => ({ ...b, id: `${prefix}-${String(b.id)}`, host: '127.0.0.1', port: ports[String(b.id)] ?? b.port })) as Config['buses'],
+    devices: raw.devices.map((d) => ({ ...d, bus: `${prefix}-${String(d.bus)}` })) as Config['devices'],
   };
 }
 
-async function startSim(scenario: 'village-water' | 'tunnel', port: number): Promise<RunningSimulator> {
+/** The default ports when free, any free ones otherwise (a second demo, or a simulator already running). */
+async function startDemoSite(scenario: 'village-water' | 'tunnel', port: number, linePorts?: { gas: number; laser: number }): Promise<RunningSite> {
   try {
-    return await startSimulator({ scenario, tcp: { host: '127.0.0.1', port } });
+    return await startSite({ scenario, tcpPort: port, linePorts });
   } catch {
-    return startSimulator({ scenario, tcp: { host: '127.0.0.1', port: 0 } });
+    return startSite({ scenario, tcpPort: 0, linePorts: { gas: 0, laser: 0 } });
   }
 }
 
@@ -37,11 +39,11 @@ export function register(program: Command): void {
     .addHelpText('after', '\nNo hardware needed. Watch the data from another terminal:\n  npx fieldgate tail mqtt://127.0.0.1:1883\n\nExample:\n  npm start')
     .action(async (flags: { dataDir: string; mqttPort: string; logLevel: string }) => {
       const logger = createLogger(flags.logLevel as 'info');
-      const village = await startSim('village-water', 1502);
-      const tunnel = await startSim('tunnel', 1503);
+      const village = await startDemoSite('village-water', 1502);
+      const tunnel = await startDemoSite('tunnel', 1503, { gas: 1510, laser: 1511 });
       const broker = await startEmbeddedBroker('127.0.0.1', Number(flags.mqttPort));
-      const v = shipped('village-water.yaml', 'village', village.tcpPort!);
-      const t = shipped('tunnel.yaml', 'tunnel', tunnel.tcpPort!);
+      const v = shipped('village-water.yaml', 'village', village);
+      const t = shipped('tunnel.yaml', 'tunnel', tunnel);
       const config = configSchema.parse({
         gateway: { id: 'demo', dataDir: flags.dataDir },
         buses: [...v.buses, ...t.buses],
@@ -54,11 +56,13 @@ export function register(program: Command): void {
         [
           '',
           'fieldgate demo is running',
-          `  simulators   village-water on tcp://127.0.0.1:${village.tcpPort}, tunnel on tcp://127.0.0.1:${tunnel.tcpPort}`,
+          `  simulators   village-water on tcp://127.0.0.1:${village.modbus.tcpPort}; tunnel on tcp://127.0.0.1:${tunnel.modbus.tcpPort},`,
+          `               its gas detector on :${tunnel.lines.gas?.tcpPort} and convergence laser on :${tunnel.lines.laser?.tcpPort} (line protocol)`,
           `  MQTT broker  ${broker.url}   (topics fieldgate/demo/#)`,
           `  watch        npx fieldgate tail ${broker.url}`,
-          `  read         npx fieldgate read tcp://127.0.0.1:${village.tcpPort} --unit 3 --type float32 --order CDAB --address 0`,
-          `  pipe burst   npx fieldgate write tcp://127.0.0.1:${village.tcpPort} --unit 1 --fc 5 --address 100 --value 1`,
+          `  read         npx fieldgate read tcp://127.0.0.1:${village.modbus.tcpPort} --unit 3 --type float32 --order CDAB --address 0`,
+          `  pipe burst   npx fieldgate write tcp://127.0.0.1:${village.modbus.tcpPort} --unit 1 --fc 5 --address 100 --value 1`,
+          `  gas alarm    npx fieldgate write tcp://127.0.0.1:${tunnel.modbus.tcpPort} --unit 1 --fc 5 --address 100 --value 1`,
           '  stop         Ctrl-C',
           '',
         ].join('\n') + '\n',
