@@ -80,7 +80,11 @@ export class Collector {
             this.dict.set(p[0], { index: p[0], device: p[1], point: p[2], unit: p[3] ?? undefined, type: p[4] ?? undefined });
           }
         }
-      } else this.events.push({ topic, msg });
+      } else {
+        this.events.push({ topic, msg });
+        // Stored events (alarms, outbox-recreated) take a seq in the same sequence as samples.
+        if (typeof msg.seq === 'number') this.seqs.add(msg.seq);
+      }
     });
   }
 

@@ -1,0 +1,114 @@
+/**
+ * The shipped configurations end to end: simulated site -> `fieldgate run` -> Mosquitto -> subscriber, with
+ * every time constant compressed 10x (the simulator's clock runs 10x, poll intervals, delays and windows are
+ * divided by 10) so a burst and a gas excursion fire their alarms within seconds. Checks the alarm events,
+ * that report-by-exception cuts the samples sent, and that nothing committed is lost.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+import { startSite, type RunningSite } from '../src/sim/site.js';
+import { needPeers, startMosquitto, tempDir, type MosquittoPeer } from './helpers/peers.js';
+import { Collector, lastSeq, runGateway, writeConfig } from './helpers/gw-process.js';
+
+const ROOT = new URL('..', import.meta.url).pathname;
+const SPEED = 10;
+
+type Raw = Record<string, unknown>;
+const scaleS = (v: unknown, min = 0) => (typeof v === 'number' ? Math.max(min, v / SPEED) : v);
+
+/** The shipped file, pointed at the test's site and broker, with every duration divided by SPEED. */
+function compressed(file: string, site: RunningSite, brokerUrl: string, dir: string): Raw {
+  const raw = parse(readFileSync(join(ROOT, 'config', file), 'utf8')) as Raw;
+  const ports: Record<string, number | undefined> = { sim: site.modbus.tcpPort, gas: site.lines.gas?.tcpPort, laser: site.lines.laser?.tcpPort };
+  const buses = (raw.buses as Raw[]).map((b) => ({ ...b, port: ports[String(b.id)] ?? b.port }));
+  const devices = (raw.devices as Raw[]).map((d) => ({
+    ...d,
+    ...(d.pollIntervalMs ? { pollIntervalMs: Math.max(50, Number(d.pollIntervalMs) / SPEED) } : {}),
+    points: (d.points as Raw[]).map((p) => ({
+      ...p,
+      ...(p.maxIntervalS ? { maxIntervalS: scaleS(p.maxIntervalS) } : {}),
+      ...(p.aggregate ? { aggregate: { ...(p.aggregate as Raw), windowS: Math.max(1, Math.round(Number((p.aggregate as Raw).windowS) / SPEED)) } } : {}),
+      ...(p.alarms
+        ? { alarms: (p.alarms as Raw[]).map((a) => ({ ...a, ...(a.delayS ? { delayS: scaleS(a.delayS) } : {}), ...(a.perS ? { perS: scaleS(a.perS) } : {}), ...(a.afterS ? { afterS: scaleS(a.afterS) } : {}) })) }
+        : {}),
+    })),
+  }));
+  return {
+    gateway: { ...(raw.gateway as Raw), dataDir: join(dir, 'data'), clock: { trust: 'always' } },
+    buses,
+    devices,
+    uplink: { url: brokerUrl, batch: { maxDelayMs: 200 } },
+    buffer: { commitIntervalMs: 50 },
+  };
+}
+
+type Alarm = { state: string; device: string; point: string; alarm: string; severity: string; value: number | null; limit: number | null; seq: number };
+const alarms = (sub: Collector): Alarm[] => sub.events.filter((e) => e.topic.endsWith('/alarms')).map((e) => e.msg as unknown as Alarm);
+
+const skip = needPeers('mosquitto');
+
+describe.skipIf(skip)('shipped configurations end to end (time compressed 10x)', () => {
+  let broker: MosquittoPeer;
+  const cleanups: Array<() => Promise<unknown>> = [];
+  afterAll(async () => {
+    for (const c of cleanups.reverse()) await c().catch(() => {});
+  });
+
+  async function setUp(scenario: 'village-water' | 'tunnel') {
+    broker ??= await startMosquitto();
+    const t0 = Date.now();
+    const site = await startSite({ scenario, tcpPort: 0, linePorts: { gas: 0, laser: 0 }, clock: () => t0 + (Date.now() - t0) * SPEED, seed: 11 });
+    cleanups.push(() => site.close(), () => broker.stop());
+    const dir = tempDir(`e2e-${scenario}`);
+    const file = writeConfig(dir, compressed(`${scenario}.yaml`, site, broker.url, dir));
+    const sub = new Collector(broker.url);
+    cleanups.push(() => sub.close());
+    await sub.until(() => sub.client.connected);
+    const gw = runGateway(file);
+    cleanups.push(() => gw.stop());
+    return { site, sub, gw, file };
+  }
+
+  it('village-water: a pipe burst raises the burst alarms, which clear; deadband cuts the samples', async () => {
+    const { site, sub, gw, file } = await setUp('village-water');
+    const started = Date.now();
+    await sub.until(() => sub.samples.some((s) => s.point === 'inlet_pressure' && s.quality === 'good'), 15_000, 'first samples');
+    await new Promise((r) => setTimeout(r, 7000)); // the rate window (6 s) fills with normal readings
+    site.trigger('start');
+    await sub.until(() => alarms(sub).some((a) => a.alarm === 'burst' && a.state === 'raised'), 25_000, 'a burst alarm');
+    const raised = alarms(sub).find((a) => a.alarm === 'burst' && a.state === 'raised')!;
+    expect(raised).toMatchObject({ severity: 'critical', limit: -0.3 });
+    expect(['inlet_pressure', 'high_pressure']).toContain(raised.point);
+    expect(raised.value).toBeTypeOf('number');
+    site.trigger('clear');
+    await sub.until(() => alarms(sub).some((a) => a.alarm === 'burst' && a.state === 'cleared' && a.point === raised.point), 30_000, 'the burst alarm to clear');
+
+    // Report-by-exception: the tank level moves slowly, so far fewer samples than polls are sent.
+    const elapsedS = (Date.now() - started) / 1000;
+    const polls = elapsedS / 0.5;
+    const tank = sub.samples.filter((s) => s.point === 'tank_level').length;
+    expect(tank).toBeGreaterThan(0);
+    expect(tank).toBeLessThan(polls * 0.5);
+    expect(await gw.stop()).toBe(0);
+    const last = await lastSeq(file);
+    await sub.until(() => sub.complete(last), 15_000, `every seq 1..${last}`);
+  });
+
+  it('tunnel: a gas excursion raises the methane alarms in order on the line-protocol detector, then clears them', async () => {
+    const { site, sub, gw, file } = await setUp('tunnel');
+    await sub.until(() => sub.samples.some((s) => s.device === 'face_gas' && s.point === 'ch4' && s.quality === 'good'), 15_000, 'gas readings');
+    await sub.until(() => sub.samples.some((s) => s.device === 'convergence' && s.point === 'span' && s.quality === 'good'), 15_000, 'laser readings');
+    site.trigger('start');
+    await sub.until(() => alarms(sub).some((a) => a.alarm === 'stop_drilling' && a.state === 'raised'), 30_000, 'the 1.0 %vol alarm');
+    const raisedOrder = alarms(sub).filter((a) => a.point === 'ch4' && a.state === 'raised').map((a) => a.alarm);
+    expect(raisedOrder.slice(0, 2)).toEqual(['ventilate', 'stop_drilling']);
+    expect(alarms(sub).find((a) => a.alarm === 'stop_drilling')).toMatchObject({ device: 'face_gas', severity: 'critical', limit: 1 });
+    site.trigger('clear');
+    await sub.until(() => ['ventilate', 'stop_drilling'].every((id) => alarms(sub).some((a) => a.alarm === id && a.state === 'cleared')), 40_000, 'the methane alarms to clear');
+    expect(await gw.stop()).toBe(0);
+    const last = await lastSeq(file);
+    await sub.until(() => sub.complete(last), 15_000, `every seq 1..${last}`);
+  });
+});
