@@ -11,6 +11,7 @@ const SCENARIOS: Record<string, () => Promise<{ run(): Promise<string> }>> = {
   'modbus-tcp': () => import('./modbus-tcp.js'),
   'rtu-wire': () => import('./rtu-wire.js'),
   outbox: () => import('./outbox.js'),
+  'uplink-drain': () => import('./uplink-drain.js'),
 };
 
 const args = process.argv.slice(2);

@@ -9,7 +9,7 @@ import type { UplinkConfig } from '../config/schema.js';
 import type { Logger } from '../log.js';
 import type { DroppedRange, StoredEvent, StoredSample } from '../outbox/types.js';
 import type { MqttSession } from './session.js';
-import { encodeTelemetry, type DictionaryEntry, type OutgoingSample } from './payload.js';
+import { encodeCompactSeries, encodeJson, type DictionaryEntry } from './payload.js';
 
 /** What the uplink needs of the outbox (the real Outbox, or a fake in tests). */
 export interface UplinkOutbox {
@@ -57,6 +57,10 @@ export interface UplinkDeps {
   onPuback?: (ms: number, samples: number) => void;
 }
 
+/** A group of PUBACKed messages is deleted at this size or age, whichever comes first. */
+const ACK_GROUP_MESSAGES = 8;
+const ACK_GROUP_MS = 50;
+
 export class Uplink {
   readonly topics: UplinkTopics;
   readonly stats: UplinkStats = { published: 0, publishedMessages: 0, acked: 0, inflight: 0 };
@@ -78,6 +82,10 @@ export class Uplink {
   private unsubscribe: (() => void) | undefined;
   private idleWaiters: Array<() => void> = [];
   private droppedCheckedAt = 0;
+  /** PUBACKed seq ranges not yet deleted from the outbox (adjacent ones merged), and how many PUBACKs they hold. */
+  private acks: Array<[number, number]> = [];
+  private ackedMessages = 0;
+  private ackTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly deps: UplinkDeps) {
     this.topics = topicsFor(deps.config.topicPrefix, deps.gatewayId);
@@ -94,6 +102,13 @@ export class Uplink {
       if (state === 'connected') void this.onConnected();
     });
     this.deps.session.start();
+  }
+
+  /** Publishes the birth again: the point list changed (a configuration reload). */
+  refreshBirth(): void {
+    const session = this.deps.session;
+    if (!session.connected) return;
+    session.publish(this.topics.status, this.deps.birth(), 1, true).catch((err) => this.log.warn(`cannot publish the birth status: ${(err as Error).message}`));
   }
 
   /** Resolves when nothing is left to send or in flight, or after timeoutMs. */
@@ -115,7 +130,9 @@ export class Uplink {
     this.unsubscribe?.();
     clearTimeout(this.liveTimer);
     clearTimeout(this.rateTimer);
+    this.flushAcks();
     await this.deps.session.close({ topic: this.topics.status, payload: offlineStatus('shutdown') });
+    this.flushAcks();
   }
 
   private idle(): boolean {
@@ -134,6 +151,8 @@ export class Uplink {
       return;
     }
     if (generation !== session.generation) return;
+    // Delete what the last connection delivered before reading the backlog, or it would go again.
+    this.flushAcks();
     // Everything unacknowledged is backlog now; what commits from here on is live.
     this.generation = generation;
     this.liveStart = this.deps.outbox.maxSeq() ?? 0;
@@ -179,7 +198,7 @@ export class Uplink {
       const events = outbox.readEvents(this.eventCursor, 50);
       if (events.length === 0) break;
       this.eventCursor = events[events.length - 1]!.seq;
-      for (const e of events) this.send(this.topicFor(e.topicKind), withSeq(e.payloadJson, e.seq, outbox.epoch), [[e.seq, e.seq]], 0);
+      for (const e of events) this.send(this.topicFor(e.topicKind), withSeq(e.payloadJson, e.seq, outbox.epoch), [e.seq, e.seq], 0);
     }
 
     // Live samples: a full batch at once, a partial one after maxDelayMs.
@@ -260,17 +279,19 @@ export class Uplink {
     let start = 0;
     for (let i = 1; i <= rows.length; i++) {
       if (i === rows.length || rows[i]!.seq !== rows[i - 1]!.seq + 1) {
-        const part = rows.slice(start, i);
-        const out: OutgoingSample[] = part.map((r) => ({ ...r, pointIndex: r.series }));
-        const payload = encodeTelemetry(this.deps.config.format, this.deps.gatewayId, this.deps.outbox.epoch, out);
-        this.send(this.topics.telemetry, payload, [[part[0]!.seq, part[part.length - 1]!.seq]], part.length);
+        const { gatewayId, outbox } = this.deps;
+        const payload =
+          this.deps.config.format === 'compact'
+            ? encodeCompactSeries(gatewayId, outbox.epoch, rows, start, i)
+            : encodeJson(gatewayId, outbox.epoch, rows.slice(start, i).map((r) => ({ ...r, pointIndex: r.series })));
+        this.send(this.topics.telemetry, payload, [rows[start]!.seq, rows[i - 1]!.seq], i - start);
         start = i;
       }
     }
   }
 
-  private send(topic: string, payload: string, ranges: Array<[number, number]>, samples: number): void {
-    const { session, outbox } = this.deps;
+  private send(topic: string, payload: string, range: [number, number], samples: number): void {
+    const { session } = this.deps;
     const generation = session.generation;
     const sentAt = Date.now();
     this.stats.inflight++;
@@ -285,7 +306,7 @@ export class Uplink {
         this.stats.lastPubackMs = ms;
         this.stats.acked += samples;
         this.deps.onPuback?.(ms, samples);
-        outbox.ack(ranges);
+        this.ack(range);
         this.pump();
       },
       () => {
@@ -293,6 +314,30 @@ export class Uplink {
         if (generation === session.generation) this.stats.inflight--;
       },
     );
+  }
+
+  /**
+   * Deletes PUBACKed rows in groups during a drain: one outbox transaction per PUBACK was a large share of the
+   * drain's time. A crash before the delete only means those rows go again (the consumer dedups by seq). With
+   * nothing left in flight (live traffic, end of a backlog) or after stop() the delete is immediate.
+   */
+  private ack(range: [number, number]): void {
+    const last = this.acks[this.acks.length - 1];
+    if (last && last[1] + 1 === range[0]) last[1] = range[1];
+    else this.acks.push(range);
+    this.ackedMessages++;
+    if (this.stats.inflight === 0 || this.stopped || this.ackedMessages >= ACK_GROUP_MESSAGES) this.flushAcks();
+    else this.ackTimer ??= setTimeout(() => this.flushAcks(), ACK_GROUP_MS);
+  }
+
+  private flushAcks(): void {
+    clearTimeout(this.ackTimer);
+    this.ackTimer = undefined;
+    if (this.acks.length === 0) return;
+    const ranges = this.acks;
+    this.acks = [];
+    this.ackedMessages = 0;
+    this.deps.outbox.ack(ranges);
   }
 
   /** Samples the outbox had to drop (full disk budget, age) are announced, so a consumer knows the gap is final. */
