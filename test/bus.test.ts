@@ -91,7 +91,8 @@ describe('bus scheduling over Modbus TCP', () => {
     // pump_house polls every 100 ms with 3 points: a stall would show as far fewer samples.
     const pumpPolls = (samples.of('pump_house').length - before) / 3;
     expect(pumpPolls).toBeGreaterThan((elapsed / 100) * 0.3);
-    const dead = samples.of('highest_house').filter((s) => s.ts >= t0);
+    // A poll already in flight when the unit died may still answer: judge what came after it.
+    const dead = samples.of('highest_house').filter((s) => s.ts >= t0 + 300);
     expect(dead.length).toBeGreaterThan(0);
     expect(dead.every((s) => s.quality === 'bad' && /timeout after 150 ms/.test(s.reason ?? ''))).toBe(true);
     // Backed off: 1 s then 2 s, so at most a few attempts in 2.5 s instead of 25.
