@@ -23,7 +23,7 @@ import { createSource, type Source } from './sources/index.js';
 import { sessionOptions } from './uplink/options.js';
 import { MqttSession } from './uplink/session.js';
 import { Uplink, birthStatus } from './uplink/uplink.js';
-import { VERSION } from './version.js';
+import { VERSION } from './paths.js';
 
 export { sessionOptions } from './uplink/options.js';
 

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { PACKAGE_ROOT } from '../paths.js';
 import { Option, type Command } from 'commander';
 import { parse } from 'yaml';
 import { configSchema, type Config } from '../config/schema.js';
@@ -8,7 +9,7 @@ import { createLogger } from '../log.js';
 import { startEmbeddedBroker } from '../sim/broker.js';
 import { startSite, type RunningSite } from '../sim/site.js';
 
-const CONFIG_DIR = new URL('../../config/', import.meta.url).pathname;
+const CONFIG_DIR = join(PACKAGE_ROOT, 'config');
 
 /** A shipped configuration pointed at the ports its simulated site really got; bus ids made unique. */
 function shipped(file: string, prefix: string, site: RunningSite): Pick<Config, 'buses' | 'devices'> {

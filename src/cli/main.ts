@@ -1,7 +1,7 @@
 /** The `fieldgate` command: wiring only. Each command lives in its own file and registers itself. */
 import { Command, CommanderError } from 'commander';
 import { UserError } from '../errors.js';
-import { VERSION } from '../version.js';
+import { VERSION } from '../paths.js';
 
 // `fieldgate tail ... | head` closes our stdout: that is the reader being done, not an error.
 process.stdout.on('error', (err: NodeJS.ErrnoException) => {
