@@ -278,10 +278,11 @@ class RecordingSession extends EventEmitter {
 }
 
 /** An in-memory outbox with a backlog, one stored event and one unreported dropped range. */
-function memoryOutbox(): UplinkOutbox & { add(n: number): void } {
+function memoryOutbox(): UplinkOutbox & { add(n: number): void; addNewPoint(id: number): void } {
   const rows: Array<StoredSample & { series: number }> = [];
   const events: StoredEvent[] = [];
   const listeners = new Set<(last: number) => void>();
+  const known = new Set([0, 1, 2, 3]);
   let seq = 100;
   const add = (n: number) => {
     for (let i = 0; i < n; i++) {
@@ -301,6 +302,12 @@ function memoryOutbox(): UplinkOutbox & { add(n: number): void } {
     add,
     read: (after, limit, before) => between(rows, after, limit, before),
     readEvents: (after, limit, before) => between(events, after, limit, before),
+    series: () => [...known].map((id) => ({ id })),
+    addNewPoint: (id: number) => {
+      known.add(id);
+      rows.push({ seq: ++seq, series: id, device: 'tank', point: 'level', ts: T0 + seq * 250, value: 2.5, quality: 'good', flags: 0 });
+      for (const l of listeners) l(seq);
+    },
     maxSeq: () => seq,
     ack: (ranges) => {
       for (const [a, b] of ranges) for (const list of [rows, events] as Array<Array<{ seq: number }>>) for (let i = list.length - 1; i >= 0; i--) if (list[i]!.seq >= a && list[i]!.seq <= b) list.splice(i, 1);
@@ -356,6 +363,31 @@ describe('every message the uplink publishes validates against the schema', () =
   }
 });
 
+describe('the point dictionary', () => {
+  it('is published again before telemetry of a point the last birth did not list', async () => {
+    const session = new RecordingSession();
+    const outbox = memoryOutbox();
+    let births = 0;
+    const uplink = new Uplink({
+      session: session as unknown as MqttSession,
+      outbox,
+      config: uplinkSchema.parse({ url: 'mqtt://127.0.0.1:1', batch: { maxSamples: 16, maxDelayMs: 10 } }),
+      gatewayId: GATEWAY,
+      logger: pino({ level: 'silent' }),
+      birth: () => birthStatus({ gatewayId: GATEWAY, version: '0.1.0', configHash: `hash${++births}`.padEnd(12, '0'), epoch: EPOCH, points: [] }),
+    });
+    uplink.start();
+    expect(await uplink.drain(2000)).toBe(true);
+    const before = session.published.length;
+    outbox.addNewPoint(9);
+    expect(await uplink.drain(2000)).toBe(true);
+    const after = session.published.slice(before).map((p) => p.topic.split('/').pop());
+    expect(after).toEqual(['status', 'telemetry']);
+    expect(births).toBe(2);
+    await uplink.stop();
+  });
+});
+
 describe('alarm events', () => {
   it('validate against the schema as published (with seq and epoch in front)', async () => {
     const { alarmEventJson } = await import('../src/processing/index.js');
@@ -369,5 +401,18 @@ describe('alarm events', () => {
     expectValid(validateAny, published);
     const stale = withSeq(alarmEventJson('g', { state: 'cleared', device: 'd', point: 'p', alarm: 'stale', type: 'stale', severity: 'minor', value: null, limit: null, ts: 1_748_700_000_000, message: 'no data' }), 1, '3f9a0c41d27be856');
     expectValid(validateAny, stale);
+  });
+});
+
+describe('edge cases of timestamps and the json decoder', () => {
+  const one = { seq: 1, pointIndex: 0, series: 0, device: 'd', point: 'p', ts: 1.6, value: 1, quality: 'good' as const, flags: 0 };
+  it('a fractional timestamp goes out as whole milliseconds that decode again', () => {
+    expect(decodeTelemetry(encodeCompact('g', 'e', [one]))[0]!.ts).toBe(2);
+    expect(decodeTelemetry(encodeJson('g', 'e', [one]))[0]!.ts).toBe(2);
+  });
+  it('refuses a dt that takes the timestamp past the safe range, a negative seq and a non-string reason', () => {
+    expect(() => decodeTelemetry('{"v":1,"g":"g","ep":"e","s":1,"t":9007199254740991,"d":[[0,9007199254740991,1]]}')).toThrow(PayloadError);
+    expect(() => decodeTelemetry('{"v":1,"format":"json","g":"g","ep":"e","samples":[{"seq":-5,"device":"d","point":"p","ts":1,"value":1,"quality":"good"}]}')).toThrow(PayloadError);
+    expect(() => decodeTelemetry('{"v":1,"format":"json","g":"g","ep":"e","samples":[{"seq":5,"device":"d","point":"p","ts":1,"value":1,"quality":"bad","reason":42}]}')).toThrow(PayloadError);
   });
 });

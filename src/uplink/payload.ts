@@ -85,7 +85,8 @@ export function encodeCompactSeries(
 }
 
 function compactMessage(gateway: string, epoch: string, first: CompactSource, rows: unknown[][]): string {
-  return `{"v":${PAYLOAD_VERSION},"g":${JSON.stringify(gateway)},"ep":${JSON.stringify(epoch)},"s":${first.seq},"t":${first.ts},"d":${JSON.stringify(rows)}}`;
+  // Timestamps go out as whole milliseconds (a retimed sample can carry a fraction): the format says integers.
+  return `{"v":${PAYLOAD_VERSION},"g":${JSON.stringify(gateway)},"ep":${JSON.stringify(epoch)},"s":${first.seq},"t":${Math.round(first.ts)},"d":${JSON.stringify(rows)}}`;
 }
 
 /**
@@ -95,16 +96,17 @@ function compactMessage(gateway: string, epoch: string, first: CompactSource, ro
  */
 function compactRows<T extends CompactSource>(samples: readonly T[], start: number, end: number, indexOf: (s: T) => number): unknown[][] {
   const first = samples[start]!;
-  let prevTs = first.ts;
+  let prevTs = Math.round(first.ts);
   const rows: unknown[][] = new Array(end - start);
   for (let i = start; i < end; i++) {
     const s = samples[i]!;
     if (s.seq !== first.seq + (i - start)) throw new PayloadError(`batch is not contiguous at seq ${s.seq}`);
     const f = QUALITY_CODE[s.quality] | ((s.flags & FLAG_TIME_UNTRUSTED) << 2);
     const value = s.value ?? null;
-    const dt = s.ts - prevTs;
+    const ts = Math.round(s.ts);
+    const dt = ts - prevTs;
     rows[i - start] = s.reason ? [indexOf(s), dt, value, f, s.reason] : f !== 0 ? [indexOf(s), dt, value, f] : [indexOf(s), dt, value];
-    prevTs = s.ts;
+    prevTs = ts;
   }
   return rows;
 }
@@ -120,7 +122,7 @@ export function encodeJson(gateway: string, epoch: string, samples: readonly Out
       seq: s.seq,
       device: s.device,
       point: s.point,
-      ts: s.ts,
+      ts: Math.round(s.ts),
       value: s.value ?? null,
       quality: s.quality,
       ...(s.reason ? { reason: s.reason } : {}),
@@ -143,7 +145,7 @@ function isValue(x: unknown): x is SampleValue {
 
 /**
  * Decodes either format. `lookup` resolves a compact point index (from the dictionary the gateway publishes
- * retained on {prefix}/{gateway}/points); an unknown index decodes as point "#N" rather than failing.
+ * retained in the status birth on {prefix}/{gateway}/status); an unknown index decodes as point "#N" rather than failing.
  * Anything malformed throws PayloadError naming the field.
  */
 export function decodeTelemetry(text: string, lookup: (index: number) => DictionaryEntry | undefined = () => undefined): DecodedSample[] {
@@ -168,6 +170,8 @@ export function decodeTelemetry(text: string, lookup: (index: number) => Diction
         throw new PayloadError(`samples[${i}]: seq, device, point, ts and value are required`);
       }
       if (!QUALITY_BY_CODE.includes(quality as Quality)) throw new PayloadError(`samples[${i}].quality must be good, uncertain or bad`);
+      if ((seq as number) < 0) throw new PayloadError(`samples[${i}].seq must not be negative`);
+      if (reason !== undefined && typeof reason !== 'string') throw new PayloadError(`samples[${i}].reason must be a string`);
       return {
         gateway, epoch, seq: seq as number, device, point, ts: ts as number, value, quality: quality as Quality,
         ...(typeof reason === 'string' ? { reason } : {}),
@@ -189,6 +193,7 @@ export function decodeTelemetry(text: string, lookup: (index: number) => Diction
     if (!Number.isSafeInteger(f) || (f as number) < 0 || ((f as number) & 3) === 3) throw new PayloadError(`d[${k}][3] (flags) is invalid`);
     if (reason !== undefined && typeof reason !== 'string') throw new PayloadError(`d[${k}][4] (reason) must be a string`);
     ts += dt as number;
+    if (!Number.isSafeInteger(ts)) throw new PayloadError(`d[${k}][1] (dt) takes the timestamp out of range`);
     const entry = lookup(index as number);
     return {
       gateway, epoch, seq: (first as number) + k,

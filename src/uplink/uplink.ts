@@ -21,6 +21,8 @@ export interface UplinkOutbox {
   droppedRanges(sinceId?: number): DroppedRange[];
   markDroppedReported(upToId: number): void;
   onCommit(listener: (lastSeq: number) => void): () => void;
+  /** The point dictionary (ids only needed here), to know when the birth must be published again. */
+  series(): ReadonlyArray<{ id: number }>;
 }
 
 export interface UplinkTopics {
@@ -82,6 +84,7 @@ export class Uplink {
   private unsubscribe: (() => void) | undefined;
   private idleWaiters: Array<() => void> = [];
   private droppedCheckedAt = 0;
+  private birthSeries = 0;
   /** PUBACKed seq ranges not yet deleted from the outbox (adjacent ones merged), and how many PUBACKs they hold. */
   private acks: Array<[number, number]> = [];
   private ackedMessages = 0;
@@ -106,9 +109,16 @@ export class Uplink {
 
   /** Publishes the birth again: the point list changed (a configuration reload). */
   refreshBirth(): void {
-    const session = this.deps.session;
-    if (!session.connected) return;
-    session.publish(this.topics.status, this.deps.birth(), 1, true).catch((err) => this.log.warn(`cannot publish the birth status: ${(err as Error).message}`));
+    if (!this.deps.session.connected) return;
+    this.publishBirth().catch((err) => this.log.warn(`cannot publish the birth status: ${(err as Error).message}`));
+  }
+
+  /** The birth carries the point dictionary; remember how far it reaches so a newer point triggers a new one. */
+  private publishBirth(): Promise<void> {
+    let max = 0;
+    for (const s of this.deps.outbox.series()) if (s.id > max) max = s.id;
+    this.birthSeries = max;
+    return this.deps.session.publish(this.topics.status, this.deps.birth(), 1, true);
   }
 
   /** Resolves when nothing is left to send or in flight, or after timeoutMs. */
@@ -145,7 +155,7 @@ export class Uplink {
     const session = this.deps.session;
     const generation = session.generation;
     try {
-      await session.publish(this.topics.status, this.deps.birth(), 1, true);
+      await this.publishBirth();
     } catch (err) {
       this.log.warn(`cannot publish the birth status: ${(err as Error).message}`);
       return;
@@ -276,6 +286,13 @@ export class Uplink {
 
   /** Splits at seq gaps (events and acknowledged rows leave holes) so each payload's seqs are implied. */
   private sendSamples(rows: Array<StoredSample & { series: number }>): void {
+    // A point the last birth did not list (a series first seen since): publish the dictionary again first.
+    for (const r of rows) {
+      if (r.series > this.birthSeries) {
+        this.refreshBirth();
+        break;
+      }
+    }
     let start = 0;
     for (let i = 1; i <= rows.length; i++) {
       if (i === rows.length || rows[i]!.seq !== rows[i - 1]!.seq + 1) {
