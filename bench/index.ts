@@ -12,6 +12,10 @@ const SCENARIOS: Record<string, () => Promise<{ run(): Promise<string> }>> = {
   'rtu-wire': () => import('./rtu-wire.js'),
   outbox: () => import('./outbox.js'),
   'uplink-drain': () => import('./uplink-drain.js'),
+  e2e: () => import('./e2e.js'),
+  footprint: () => import('./footprint.js'),
+  'payload-bytes': () => import('./payload-bytes.js'),
+  nodered: () => import('./nodered.js'),
 };
 
 const args = process.argv.slice(2);

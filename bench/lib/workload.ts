@@ -1,0 +1,95 @@
+/**
+ * The end-to-end workload: bench/modbus-tcp.ts's synthetic 1,000-point map (4 units of 250 points), as a
+ * fieldgate configuration file and as the request blocks fieldgate's planner makes of it, which the Node-RED flow
+ * reads one modbus-read node each, so both poll the same registers in the same requests.
+ */
+import { stringify } from 'yaml';
+import { resolvedType } from '../../src/config/points.js';
+import { configSchema, type DeviceConfig, type PointConfig } from '../../src/config/schema.js';
+import { validateConfig } from '../../src/config/validate.js';
+import { compileDevice } from '../../src/sources/modbus/device.js';
+import { syntheticDevices } from '../modbus-tcp.js';
+
+export const GATEWAY_ID = 'bench';
+export const TOPIC_PREFIX = 'fieldgate';
+/** The smallest poll interval the configuration schema accepts. */
+export const MIN_POLL_MS = 10;
+
+export interface FieldgateFileOptions {
+  dataDir: string;
+  simPort: number;
+  brokerUrl: string;
+  pollIntervalMs: number;
+  /** One bus (one TCP connection) per device, as separate devices on a plant network are; else one shared bus. */
+  busPerDevice: boolean;
+  format?: 'compact' | 'json';
+}
+
+function devices(busPerDevice: boolean, pollIntervalMs: number): Record<string, unknown>[] {
+  return syntheticDevices('sim', pollIntervalMs).map((d) => (busPerDevice ? { ...d, bus: `sim-${String(d.id)}` } : d));
+}
+
+/** A checked configuration object for the workload, ready to be written as YAML. */
+export function fieldgateConfig(o: FieldgateFileOptions): Record<string, unknown> {
+  const devs = devices(o.busPerDevice, o.pollIntervalMs);
+  const busIds = [...new Set(devs.map((d) => String(d.bus)))];
+  const raw = {
+    gateway: { id: GATEWAY_ID, dataDir: o.dataDir },
+    buses: busIds.map((id) => ({ id, transport: 'tcp', host: '127.0.0.1', port: o.simPort })),
+    devices: devs,
+    uplink: {
+      url: o.brokerUrl,
+      clientId: 'bench-fieldgate',
+      topicPrefix: TOPIC_PREFIX,
+      format: o.format ?? 'compact',
+      // Node-RED's MQTT node retries every 5 s; the same ceiling keeps the outage comparison about loss, not backoff.
+      reconnectMaxMs: 5000,
+    },
+  };
+  const cfg = configSchema.parse(raw);
+  const issues = validateConfig(cfg);
+  if (issues.length > 0) throw new Error(issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '));
+  return raw;
+}
+
+export const fieldgateYaml = (o: FieldgateFileOptions) => stringify(fieldgateConfig(o));
+
+/** How the Node-RED function node turns one point of a block into a value. */
+export interface BlockPoint {
+  id: string;
+  offset: number;
+  type: string;
+  order: string;
+  bit?: number;
+  scale: number;
+}
+
+export interface Block {
+  device: string;
+  unit: number;
+  fc: 1 | 2 | 3 | 4;
+  address: number;
+  count: number;
+  points: BlockPoint[];
+}
+
+/** The planner's request blocks for the workload, with what each point needs to be decoded. */
+export function requestBlocks(): Block[] {
+  const cfg = configSchema.parse({ gateway: { id: GATEWAY_ID }, buses: [{ id: 'sim', transport: 'tcp', host: '127.0.0.1' }], devices: devices(false, 1000) });
+  return cfg.devices.flatMap((d: DeviceConfig) => {
+    const byId = new Map<string, PointConfig>(d.points.map((p) => [p.id, p]));
+    return compileDevice(d).requests.map((r) => ({
+      device: d.id,
+      unit: d.unit!,
+      fc: r.fc,
+      address: r.address,
+      count: r.count,
+      points: r.points.map(({ id, offset }) => {
+        const p = byId.get(id)!;
+        return { id, offset, type: resolvedType(p), order: p.order, bit: p.bit, scale: p.scale };
+      }),
+    }));
+  });
+}
+
+export const POINTS = requestBlocks().reduce((n, b) => n + b.points.length, 0);
