@@ -173,6 +173,14 @@ export const bufferSchema = z.strictObject({
   maxPendingSamples: z.number().int().min(1000).max(10_000_000).default(100_000),
 });
 
+/** The local status page, its JSON API, /healthz and /metrics (docs/status.md). */
+export const statusSchema = z.strictObject({
+  /** HOST:PORT; anything but loopback (127.0.0.1, ::1, localhost) requires a token. */
+  listen: z.string().default('127.0.0.1:8080'),
+  /** Required as `Authorization: Bearer TOKEN` or `?token=` on every route but /healthz. */
+  token: z.string().min(8, 'must be at least 8 characters').optional(),
+});
+
 export const configSchema = z.strictObject({
   gateway: gatewaySchema,
   buses: z.array(busSchema).default([]),
@@ -180,6 +188,7 @@ export const configSchema = z.strictObject({
   /** Without an uplink the gateway buffers only (a site with no link yet): export with `fieldgate buffer export`. */
   uplink: uplinkSchema.optional(),
   buffer: bufferSchema.prefault({}),
+  status: statusSchema.optional(),
 });
 
 export type Config = z.infer<typeof configSchema>;
@@ -192,3 +201,4 @@ export type DeviceConfig = z.infer<typeof deviceSchema>;
 export type PointConfig = z.infer<typeof pointSchema>;
 export type UplinkConfig = z.infer<typeof uplinkSchema>;
 export type BufferConfig = z.infer<typeof bufferSchema>;
+export type StatusConfig = z.infer<typeof statusSchema>;

@@ -7,6 +7,7 @@ import type { BusConfig, Config, DeviceConfig, PointConfig } from './schema.js';
 import { isBitFc } from '../sources/modbus/types.js';
 import { resolvedType, resolvedWidth, SIXTY_FOUR_BIT_TYPES } from './points.js';
 import { checkLineBus, checkLineDevice, checkProcessing } from './validate-line.js';
+import { checkStatusConfig } from '../status/listen.js';
 
 export { resolvedType, resolvedWidth } from './points.js';
 
@@ -30,6 +31,7 @@ export function validateConfig(config: Config): RuleIssue[] {
     else checkPoints(device, ['devices', d], issues);
     device.points.forEach((point, p) => checkProcessing(point, ['devices', d, 'points', p], issues));
   });
+  checkStatusConfig(config.status, issues);
   return issues;
 }
 

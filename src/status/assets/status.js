@@ -1,0 +1,315 @@
+// fieldgate status page: a live snapshot over server-sent events, small uPlot plots of the last hour.
+// No framework and no build step; every text goes in through textContent, never as HTML.
+'use strict';
+(() => {
+  const $ = (id) => document.getElementById(id);
+  const token = new URLSearchParams(location.search).get('token') || '';
+  const withToken = (path) => (token ? `${path}${path.includes('?') ? '&' : '?'}token=${encodeURIComponent(token)}` : path);
+  const HOUR_S = 3600;
+
+  function el(tag, attrs, ...children) {
+    const e = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs || {})) {
+      if (v === undefined || v === null || v === false) continue;
+      if (k === 'class') e.className = v;
+      else if (k === 'text') e.textContent = v;
+      else e.setAttribute(k, v === true ? '' : v);
+    }
+    for (const c of children.flat()) if (c !== null && c !== undefined && c !== false && c !== '') e.append(c);
+    return e;
+  }
+
+  // ---- words and numbers
+  const nf = new Intl.NumberFormat('en-US');
+  const nfDigits = [0, 1, 2, 3, 4].map((d) => new Intl.NumberFormat('en-US', { maximumFractionDigits: d }));
+  const count = (n) => nf.format(n);
+  function value(v) {
+    if (v === undefined) return '…';
+    if (v === null) return '—';
+    if (typeof v === 'boolean') return v ? 'on' : 'off';
+    if (typeof v !== 'number') return String(v);
+    const a = Math.abs(v);
+    return nfDigits[a >= 1000 ? 0 : a >= 100 ? 1 : a >= 1 ? 3 : 4].format(v);
+  }
+  function ago(ms) {
+    const s = Math.max(0, Math.round(ms / 1000));
+    if (s < 60) return `${s} s`;
+    const m = Math.floor(s / 60);
+    if (m < 60) return `${m} min`;
+    const h = Math.floor(m / 60);
+    if (h < 48) return m % 60 ? `${h} h ${m % 60} min` : `${h} h`;
+    return `${Math.floor(h / 24)} days`;
+  }
+  function clock(ts) {
+    const d = new Date(ts);
+    const hm = d.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+    return d.toDateString() === new Date().toDateString() ? hm : `${d.toLocaleDateString([], { month: 'short', day: 'numeric' })} ${hm}`;
+  }
+  function bytes(n) {
+    if (n === null || n === undefined) return '?';
+    const units = ['bytes', 'kB', 'MB', 'GB'];
+    let i = 0;
+    while (n >= 1000 && i < units.length - 1) { n /= 1000; i++; }
+    return `${nfDigits[i === 0 ? 0 : 1].format(n)} ${units[i]}`;
+  }
+  const TRANSPORT = { rtu: 'Modbus RTU', tcp: 'Modbus TCP', 'rtu-over-tcp': 'Modbus RTU over TCP', line: 'ASCII line' };
+  const DROP = { maxBytes: 'storage full', maxAge: 'too old', memoryQueueFull: 'memory queue full' };
+
+  // ---- state
+  let snap = null;
+  let skew = 0; // gateway clock minus browser clock
+  const now = () => Date.now() + skew;
+  const series = new Map(); // "device\0point" -> { t: [s], v: [] }
+  let bucketS = 10;
+
+  // ---- alarms and attention
+  function alarmDetail(a) {
+    const u = a.unit ? ` ${a.unit}` : '';
+    if (a.value === null) return 'reading not known yet';
+    if (a.type === 'low') return `reading ${value(a.value)}${u}, low limit ${value(a.limit)}${u}`;
+    if (a.type === 'high') return `reading ${value(a.value)}${u}, high limit ${value(a.limit)}${u}`;
+    if (a.type === 'rateOfChange') return `changing by ${value(a.value)}${u}, limit ${value(a.limit)}${u}`;
+    if (a.type === 'stale') return `no good reading for ${value(a.value)} s (limit ${value(a.limit)} s)`;
+    return `value ${value(a.value)}${u}`;
+  }
+  function renderAlarms(s) {
+    const box = $('alarms');
+    const list = s.alarms.active;
+    if (list.length === 0) return box.replaceChildren(el('p', { class: 'no-alarms', text: 'No active alarms' }));
+    box.replaceChildren(...list.map((a) => el('div', { class: `alarm ${a.severity}`, role: 'alert' },
+      el('h2', {}, el('span', { class: 'sev', text: a.severity }), a.message || `${a.type} alarm on ${a.point}`),
+      el('p', {}, `${a.device} · ${a.point}: ${alarmDetail(a)}`),
+      el('p', { class: 'muted' }, a.ts ? `Since ${clock(a.ts)} (${ago(now() - a.ts)})` : 'Active since before the gateway last started'))));
+  }
+  function renderAttention(s) {
+    const box = $('attention');
+    const { failing, warnings } = s.health;
+    box.hidden = failing.length + warnings.length === 0;
+    box.className = failing.length ? 'failing' : '';
+    box.replaceChildren(el('h2', { text: failing.length ? 'Not working: needs attention' : 'Worth a look' }),
+      el('ul', {}, [...failing, ...warnings].map((w) => el('li', { text: w }))));
+  }
+  function renderRecent(s) {
+    $('recent').querySelector('ol').replaceChildren(...s.alarms.recent.slice(0, 20).map((a) =>
+      el('li', { text: `${clock(a.ts)} ${a.state === 'raised' ? 'RAISED' : 'cleared'} (${a.severity}): ${a.message || a.alarm}, ${a.device} · ${a.point}` })));
+  }
+
+  // ---- link and outbox
+  function renderUplink(s) {
+    const u = s.uplink;
+    const out = [el('h2', { text: 'Sending data' })];
+    if (!u.configured) {
+      out.push(el('p', { class: 'state none dot big', text: 'Link to broker: none configured' }),
+        el('p', { class: 'muted', text: 'Readings stay on the gateway (fieldgate buffer export).' }));
+    } else {
+      if (u.state === 'connected') out.push(el('p', { class: 'state ok dot big', text: `Link to broker: connected since ${clock(u.connectedSince)} (${ago(now() - u.connectedSince)})` }));
+      else if (u.downSince !== null) {
+        out.push(el('p', { class: 'state bad dot big', text: `Link to broker: DOWN for ${ago(now() - u.downSince)}${u.state === 'connecting' ? ', trying now' : ''}` }),
+          u.lastError && el('p', { class: 'bad', text: u.lastError }),
+          el('p', { class: 'muted', text: 'Readings are kept on the gateway and sent when the link is back.' }));
+      } else out.push(el('p', { class: 'state warn dot big', text: 'Link to broker: connecting…' }));
+      out.push(el('p', {}, 'Last delivery confirmed by the broker: ',
+        u.lastPubackAt ? `${ago(now() - u.lastPubackAt)} ago (answered in ${count(u.lastPubackMs)} ms)` : 'none yet'));
+      out.push(el('p', { class: 'muted', text: `Broker ${u.url} · reconnects since start: ${count(u.reconnects)}` }));
+    }
+    $('uplink').replaceChildren(...out);
+  }
+  function renderOutbox(s) {
+    const o = s.outbox;
+    const out = [el('h2', { text: 'Stored on the gateway' })];
+    const oldest = o.oldestTs !== null ? now() - o.oldestTs : 0;
+    out.push(el('p', { class: `big ${oldest > 5 * 60_000 ? 'warn' : ''}`, text: o.samples === 0
+      ? 'Waiting to send: nothing, every reading delivered'
+      : `Waiting to send: ${count(o.samples)} samples, oldest ${ago(oldest)}` }));
+    if (o.drainPerS) out.push(el('p', { text: `Sending ${count(Math.round(o.drainPerS))} samples/s${o.etaS > 5 ? `, empty in about ${ago(o.etaS * 1000)}` : ''}` }));
+    if (o.events > 0) out.push(el('p', { class: 'muted', text: `plus ${count(o.events)} events (alarms, notices), sent first` }));
+    if (o.state !== 'ok') out.push(el('p', { class: 'bad state', text: `Storage refuses writes (${o.state}): ${count(o.pending)} readings held in memory` }));
+    if (o.maxBytes) {
+      const pct = Math.min(100, (100 * o.bytes) / o.maxBytes);
+      out.push(el('p', { text: `Storage used: ${bytes(o.bytes)} of ${bytes(o.maxBytes)} (${Math.round(pct)}%)` }));
+      const bar = el('div', { class: `bar ${pct > 90 ? 'bad' : pct > 70 ? 'warn' : ''}` }, el('span'));
+      bar.firstChild.style.width = `${pct}%`;
+      out.push(bar);
+    }
+    if (o.droppedTotal > 0) {
+      const why = Object.entries(o.dropped).filter(([, n]) => n > 0).map(([r, n]) => `${DROP[r] || r}: ${count(n)}`).join(', ');
+      out.push(el('p', { class: 'bad', text: `Dropped before sending: ${count(o.droppedTotal)} samples (${why})` }));
+    } else out.push(el('p', { class: 'muted', text: 'Nothing dropped' }));
+    $('outbox').replaceChildren(...out);
+  }
+
+  // ---- buses, devices, points
+  let shape = '';
+  const rows = new Map(); // "device\0point" -> { row, val, age, why, spark, plot, drawn }
+  const devs = new Map();
+  const busHeads = new Map();
+  function build(s) {
+    for (const r of rows.values()) r.plot?.destroy();
+    rows.clear(); devs.clear(); busHeads.clear();
+    $('buses').replaceChildren(...s.buses.map((b) => {
+      const link = el('span');
+      busHeads.set(b.id, link);
+      return el('section', { class: 'bus' },
+        el('h2', {}, `Bus ${b.id}`, el('span', { class: 'muted', text: `${TRANSPORT[b.transport] || b.transport} · ${b.target}` }), link),
+        el('div', { class: 'devices' }, b.devices.map((d) => {
+          const refs = { pill: el('span', { class: 'pill' }), info: el('p', { class: 'muted' }), errs: el('p', { class: 'muted' }), last: el('p') };
+          const card = el('article', { class: 'card device' }, el('div', { class: 'head' }, el('h3', { text: d.id }), refs.pill), refs.info, refs.errs, refs.last,
+            el('div', { class: 'points' }, d.points.map((p) => pointRow(d.id, p))));
+          devs.set(d.id, { card, ...refs });
+          return card;
+        })));
+    }));
+  }
+  function pointRow(device, p) {
+    const key = `${device}\u0000${p.id}`;
+    const r = { val: el('span', { class: 'val' }), age: el('span', { class: 'age' }), why: el('p', { class: 'why', hidden: true }),
+      spark: el('div', { class: 'spark', tabindex: '0', role: 'button', 'aria-label': `plot of ${p.id}, last hour`, title: 'Last hour (click to enlarge)' }) };
+    r.row = el('div', { class: 'pt' }, el('span', { class: 'name', title: p.description, text: p.id }), r.val, r.age, r.spark, r.why);
+    const open = () => zoom(device, p.id, p.unit);
+    r.spark.addEventListener('click', open);
+    r.spark.addEventListener('keydown', (e) => { if (e.key === 'Enter' || e.key === ' ') open(); });
+    rows.set(key, r);
+    return r.row;
+  }
+  function updateDevices(s) {
+    for (const b of s.buses) {
+      const link = busHeads.get(b.id);
+      const cls = { connected: 'ok', connecting: 'warn', disconnected: 'bad' }[b.link] || 'none';
+      link.className = `state dot ${cls}`;
+      link.textContent = b.link === 'disconnected' ? 'DISCONNECTED' : b.link;
+      for (const d of b.devices) {
+        const r = devs.get(d.id);
+        const failing = d.state === 'failing' || d.stale;
+        r.card.classList.toggle('failing', failing);
+        r.pill.className = `pill ${failing ? 'bad' : d.state === 'unknown' ? 'none' : ''}`;
+        r.pill.textContent = d.state === 'failing' ? 'NOT ANSWERING' : d.stale ? 'NO GOOD READING' : d.state === 'unknown' ? 'not polled yet' : 'answering';
+        r.info.textContent = `Last good reply: ${d.lastGoodTs ? `${ago(now() - d.lastGoodTs)} ago` : 'none yet'} · read every ${ago(d.pollIntervalMs)}`;
+        const errs = Object.entries(d.errors).map(([k, n]) => `${k} ${count(n)}`).join(', ');
+        r.errs.textContent = `${count(d.requests)} requests, ${d.errorCount ? `${count(d.errorCount)} failed (${errs})` : 'no errors'}`;
+        r.last.className = d.state === 'failing' ? 'bad' : 'muted';
+        r.last.hidden = !d.lastError;
+        r.last.textContent = d.lastError ? `Last error: ${d.lastError}${d.state === 'failing' && d.backoffMs ? `; next try within ${ago(d.backoffMs)}` : ''}` : '';
+        for (const p of d.points) updatePoint(d.id, p);
+      }
+    }
+  }
+  function updatePoint(device, p) {
+    const key = `${device}\u0000${p.id}`;
+    const r = rows.get(key);
+    r.row.className = `pt ${p.quality || 'none'}${p.alarm ? ' alarmed' : ''}`;
+    r.val.replaceChildren(value(p.value), p.unit && p.value !== null && p.value !== undefined ? el('small', { text: p.unit }) : '');
+    r.age.textContent = p.ts ? ago(now() - p.ts) : 'no reading';
+    const why = p.quality && p.quality !== 'good'
+      ? `${p.quality === 'bad' ? 'Bad reading' : 'Uncertain'}${p.reason ? `: ${p.reason}` : ''}${p.lastGood ? ` (last good ${value(p.lastGood.value)}${p.unit ? ` ${p.unit}` : ''}, ${ago(now() - p.lastGood.ts)} ago)` : ''}`
+      : '';
+    r.why.hidden = !why;
+    r.why.textContent = why;
+    if (p.bucket) extend(key, p.bucket);
+    draw(key, r);
+  }
+
+  // ---- plots
+  function extend(key, [tMs, , , last]) {
+    const d = series.get(key) || { t: [], v: [] };
+    series.set(key, d);
+    const t = tMs / 1000;
+    const n = d.t.length;
+    if (n && d.t[n - 1] === t) { if (d.v[n - 1] === last) return; d.v[n - 1] = last; }
+    else if (!n || t > d.t[n - 1]) { d.t.push(t); d.v.push(last); }
+    else return;
+    const from = now() / 1000 - HOUR_S;
+    while (d.t.length && d.t[0] < from) { d.t.shift(); d.v.shift(); }
+    d.dirty = true;
+  }
+  function withGaps(d) {
+    const t = [], v = [];
+    for (let i = 0; i < d.t.length; i++) {
+      if (i && d.t[i] - d.t[i - 1] > 2 * bucketS) { t.push(d.t[i - 1] + bucketS); v.push(null); }
+      t.push(d.t[i]); v.push(d.v[i]);
+    }
+    return [t, v];
+  }
+  const xRange = () => { const n = now() / 1000; return [n - HOUR_S, n]; };
+  function draw(key, r) {
+    const d = series.get(key);
+    if (!d || !window.uPlot) return;
+    if (!r.plot) {
+      r.plot = new uPlot({ width: 150, height: 34, pxAlign: false, cursor: { show: false }, select: { show: false }, legend: { show: false },
+        scales: { x: { time: true, range: xRange } }, axes: [{ show: false }, { show: false }],
+        series: [{}, { stroke: '#2a6fdb', width: 1.5, fill: 'rgba(42,111,219,.12)', points: { show: false } }] }, withGaps(d), r.spark);
+      d.dirty = false;
+    } else if (d.dirty) {
+      r.plot.setData(withGaps(d));
+      d.dirty = false;
+    }
+  }
+  async function loadHistory() {
+    try {
+      const res = await fetch(withToken('/api/history'));
+      if (!res.ok) return;
+      const h = await res.json();
+      bucketS = h.bucketMs / 1000;
+      for (const p of h.points) series.set(`${p.device}\u0000${p.point}`, { t: p.t.map((x) => x / 1000), v: p.last.slice(), dirty: true });
+      for (const [key, r] of rows) draw(key, r);
+    } catch { /* the next snapshot extends what there is */ }
+  }
+  let big = null;
+  async function zoom(device, point, unit) {
+    const dlg = $('zoom');
+    $('zoom-title').textContent = `${device} · ${point}${unit ? ` (${unit})` : ''}`;
+    big?.destroy(); big = null;
+    dlg.showModal();
+    const res = await fetch(withToken(`/api/history?device=${encodeURIComponent(device)}&point=${encodeURIComponent(point)}`));
+    if (!res.ok) return;
+    const h = await res.json();
+    const t = h.t.map((x) => x / 1000);
+    const width = Math.max(280, $('zoom-plot').clientWidth || 600);
+    big = new uPlot({ width, height: 300, scales: { x: { time: true } }, legend: { live: true },
+      series: [{}, { label: 'lowest', stroke: '#9aa5b1', width: 1 }, { label: 'highest', stroke: '#9aa5b1', width: 1 },
+        { label: `last${unit ? ` (${unit})` : ''}`, stroke: '#2a6fdb', width: 2 }] }, [t, h.min, h.max, h.last], $('zoom-plot'));
+  }
+  $('zoom-close').addEventListener('click', () => $('zoom').close());
+  $('zoom').addEventListener('close', () => { big?.destroy(); big = null; });
+
+  // ---- render and live feed
+  function render(s) {
+    snap = s;
+    $('gw').textContent = s.gateway.id;
+    $('version').textContent = `fieldgate ${s.gateway.version}`;
+    document.title = `${s.alarms.active.length ? `(${s.alarms.active.length} alarm${s.alarms.active.length > 1 ? 's' : ''}) ` : ''}${s.gateway.id}: fieldgate status`;
+    renderAlarms(s); renderAttention(s); renderUplink(s); renderOutbox(s); renderRecent(s);
+    const next = JSON.stringify(s.buses.map((b) => [b.id, b.devices.map((d) => [d.id, d.points.map((p) => p.id)])]));
+    if (next !== shape) { build(s); shape = next; }
+    updateDevices(s);
+  }
+  let lastMessage = 0;
+  function setLive(ok, text) {
+    const live = $('live');
+    live.classList.toggle('off', !ok);
+    live.textContent = text;
+    $('main').classList.toggle('stale', !ok && snap !== null);
+  }
+  function connect() {
+    const es = new EventSource(withToken('/events'));
+    es.onopen = () => loadHistory();
+    es.onmessage = (m) => {
+      const s = JSON.parse(m.data);
+      skew = s.now - Date.now();
+      lastMessage = Date.now();
+      render(s);
+      setLive(true, `Live · updated ${new Date(s.now).toLocaleTimeString()}`);
+    };
+    es.onerror = () => {
+      setLive(false, 'Connection to the gateway lost, retrying…');
+      // A refused stream (wrong token, too many pages) is not retried by the browser itself.
+      if (es.readyState === EventSource.CLOSED) setTimeout(connect, 5000);
+    };
+  }
+  setInterval(() => {
+    if (snap && Date.now() - lastMessage > 15_000) setLive(false, `No news from the gateway for ${ago(Date.now() - lastMessage)}, retrying…`);
+    else if (snap) { renderAlarms(snap); renderUplink(snap); renderOutbox(snap); updateDevices(snap); }
+  }, 1000);
+  $('api-link').href = withToken('/api/status');
+  $('metrics-link').href = withToken('/metrics');
+  connect();
+})();

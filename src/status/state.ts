@@ -1,0 +1,392 @@
+/**
+ * What the status surface remembers between requests: the last reading of every point with an hour of
+ * downsampled history, the active and recent alarms, and the counters that turn into rates. Fed from the
+ * gateway's callbacks; everything else is read from the gateway when a snapshot is built. No timers and no
+ * I/O here: the clock is injected, so tests step time themselves.
+ *
+ * Wiring (in `fieldgate run`; the server is optional, the state is cheap):
+ * ```ts
+ * const status = new StatusState();
+ * let gateway = startGateway(config, logger, {
+ *   onSamples: (s) => status.observe(s),
+ *   onAlarm: (a) => status.observeAlarm(a),
+ *   onPuback: (ms) => status.observePuback(ms),        // when GatewayOptions passes Uplink's onPuback on
+ * });
+ * const server = await startStatusServer({
+ *   ...(config.status ?? { listen: '127.0.0.1:8080' }),
+ *   state: status,
+ *   gateway: () => gateway,                            // a getter: a restart-reload replaces the Gateway
+ *   logger: logger.child({ stage: 'status' }),
+ * }).catch((err) => { logger.warn(`status page not started: ${err.message}`); return undefined; });
+ * // on stop: await server?.close(), before or after gateway.stop()
+ * ```
+ * A restart-reload keeps the same StatusState (points and alarms carry over) and passes the same callbacks.
+ */
+import type { Config, DeviceConfig } from '../config/schema.js';
+import { VERSION } from '../paths.js';
+import type { Quality, Sample, SampleValue } from '../sample.js';
+import type { DeviceHealth } from '../sources/bus.js';
+import { DEFAULT_HEALTH_RULES, evaluateHealth, staleAfterMs, type HealthRules } from './health.js';
+import { PointHistory, plottable, type HistorySeries } from './history.js';
+import { StatusMetrics } from './metrics.js';
+import { alarmKey, describeBus, unitsOf, withUnit, withoutCredentials, type Units } from './views.js';
+import type { AlarmInput, AlarmView, BusView, DeviceView, OutboxView, PointView, StatusGateway, StatusSnapshot, StatusSource, UplinkView } from './types.js';
+
+export interface StatusStateOptions {
+  /** Wall clock, ms. Default Date.now. */
+  now?: () => number;
+  /** Plot resolution. Default 10 s. */
+  bucketMs?: number;
+  /** How far back plots reach. Default one hour. */
+  historyMs?: number;
+  /** Alarm events kept for the "recent" list. Default 50. */
+  recentAlarms?: number;
+  health?: Partial<HealthRules>;
+  /** Node.js process metrics (memory, CPU, event loop) on /metrics. Default true. */
+  processMetrics?: boolean;
+}
+
+interface PointEntry {
+  value?: SampleValue;
+  quality: Quality | null;
+  reason?: string;
+  ts: number | null;
+  goodValue?: SampleValue;
+  goodTs?: number;
+  counts: Record<Quality, number>;
+  history?: PointHistory;
+}
+
+/** Readings keep their memory bounded even if a misbehaving source invented point names. */
+const MAX_POINTS = 20_000;
+const RATE_WINDOW_MS = 60_000;
+const SEVERITY_RANK: Record<string, number> = { critical: 0, major: 1, minor: 2, warning: 3 };
+
+export class StatusState {
+  readonly startedAt: number;
+  readonly metrics: StatusMetrics;
+  readonly rules: HealthRules;
+  private readonly now: () => number;
+  private readonly bucketMs: number;
+  private readonly historyMs: number;
+  private readonly recentMax: number;
+  private readonly points = new Map<string, Map<string, PointEntry>>();
+  private pointCount = 0;
+  private readonly active = new Map<string, AlarmView>();
+  private readonly recent: AlarmView[] = [];
+  private readonly alarmsRaised = new Map<string, number>();
+  private readonly listeners = new Set<() => void>();
+  private rate: Array<{ t: number; acked: number; samples: number }> = [];
+  private downSince: number | null = null;
+  private uplinkError: string | undefined;
+  private readonly firstSeen = new WeakMap<StatusSource, number>();
+  private pubackFed = false;
+  private lastPubackAt: number | undefined;
+  private configSeen: Config | undefined;
+
+  constructor(options: StatusStateOptions = {}) {
+    this.now = options.now ?? Date.now;
+    this.bucketMs = options.bucketMs ?? 10_000;
+    this.historyMs = options.historyMs ?? 3_600_000;
+    this.recentMax = options.recentAlarms ?? 50;
+    this.rules = { ...DEFAULT_HEALTH_RULES, ...options.health };
+    this.metrics = new StatusMetrics({ processMetrics: options.processMetrics });
+    this.startedAt = this.now();
+  }
+
+  /** Every batch the gateway stores (after processing). Cheap: map lookups and a ring write per sample. */
+  observe(samples: readonly Sample[]): void {
+    let device: Map<string, PointEntry> | undefined;
+    let deviceId: string | undefined;
+    for (const s of samples) {
+      if (s.device !== deviceId) {
+        deviceId = s.device;
+        device = this.points.get(deviceId);
+        if (!device) this.points.set(deviceId, (device = new Map()));
+      }
+      let p = device!.get(s.point);
+      if (!p) {
+        if (this.pointCount >= MAX_POINTS) continue;
+        p = { quality: null, ts: null, counts: { good: 0, bad: 0, uncertain: 0 } };
+        device!.set(s.point, p);
+        this.pointCount++;
+      }
+      p.value = s.value;
+      p.quality = s.quality;
+      p.reason = s.reason;
+      p.ts = s.ts;
+      p.counts[s.quality]++;
+      if (s.quality === 'bad') continue;
+      if (s.quality === 'good') {
+        p.goodValue = s.value;
+        p.goodTs = s.ts;
+      }
+      const v = plottable(s.value);
+      if (v !== undefined) (p.history ??= new PointHistory(this.bucketMs, this.historyMs)).add(s.ts, v);
+    }
+  }
+
+  /** Every alarm raise and clear. */
+  observeAlarm(e: AlarmInput): void {
+    const view: AlarmView = {
+      state: e.state,
+      device: e.device,
+      point: e.point,
+      alarm: e.alarm,
+      type: e.type,
+      severity: e.severity,
+      value: e.value,
+      limit: e.limit,
+      ts: e.ts,
+      ...(e.message ? { message: e.message } : {}),
+    };
+    const key = alarmKey(e.device, e.point, e.alarm);
+    if (e.state === 'raised') {
+      // A repeated raise (restart, reload) keeps the original time.
+      const before = this.active.get(key);
+      this.active.set(key, before ? { ...view, ts: before.ts } : view);
+      if (!before) this.alarmsRaised.set(e.severity, (this.alarmsRaised.get(e.severity) ?? 0) + 1);
+    } else {
+      this.active.delete(key);
+    }
+    this.recent.unshift(view);
+    if (this.recent.length > this.recentMax) this.recent.length = this.recentMax;
+    this.changed();
+  }
+
+  /** The latency of each PUBACK (Uplink's onPuback); without it the histogram samples the last one per track(). */
+  observePuback(ms: number): void {
+    this.pubackFed = true;
+    this.metrics.observePuback(ms);
+  }
+
+  /** The MQTT session's 'state' events, for the reason it is down; the server subscribes it. */
+  observeUplink(state: string, reason?: string): void {
+    if (state === 'connected') {
+      this.downSince = null;
+      this.uplinkError = undefined;
+    } else {
+      this.downSince ??= this.now();
+      if (reason && reason !== 'closed') this.uplinkError = reason;
+    }
+    this.changed();
+  }
+
+  /** Called on alarm and link changes, so live pages update at once. Returns the unsubscribe function. */
+  onChange(listener: () => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** Samples the counters that rates are computed from; call every second or so (the server does). */
+  track(gateway: StatusGateway): void {
+    const now = this.now();
+    const session = gateway.session;
+    if (!gateway.config.uplink || !session) this.downSince = null;
+    else if (session.currentState === 'connected') this.downSince = null;
+    else this.downSince ??= now;
+
+    const stats = gateway.uplink?.stats;
+    if (stats && !this.pubackFed && stats.lastPubackAt !== undefined && stats.lastPubackAt !== this.lastPubackAt && stats.lastPubackMs !== undefined) {
+      this.metrics.observePuback(stats.lastPubackMs);
+    }
+    this.lastPubackAt = stats?.lastPubackAt;
+
+    const acked = stats?.acked ?? 0;
+    const samples = gateway.outbox.stats().samples;
+    const last = this.rate[this.rate.length - 1];
+    if (last && acked < last.acked) this.rate = []; // a new Uplink after a restart-reload
+    else if (last && now - last.t < 1000) return;
+    this.rate.push({ t: now, acked, samples });
+    while (this.rate.length > 2 && this.rate[1]!.t <= now - RATE_WINDOW_MS) this.rate.shift();
+  }
+
+  /** The hour of history of one point; undefined for a point never seen. */
+  history(device: string, point: string): HistorySeries | undefined {
+    const p = this.points.get(device)?.get(point);
+    if (!p) return undefined;
+    return p.history?.series(this.now() - this.historyMs) ?? { bucketMs: this.bucketMs, t: [], min: [], max: [], last: [] };
+  }
+
+  /** Every point's history, last values only: what the page's small plots need at load. */
+  allHistory(): { bucketMs: number; points: Array<{ device: string; point: string; t: number[]; last: number[] }> } {
+    const since = this.now() - this.historyMs;
+    const points: Array<{ device: string; point: string; t: number[]; last: number[] }> = [];
+    for (const [device, byPoint] of this.points) {
+      for (const [point, p] of byPoint) {
+        if (!p.history) continue;
+        const { t, last } = p.history.series(since);
+        if (t.length > 0) points.push({ device, point, t, last });
+      }
+    }
+    return { bucketMs: this.bucketMs, points };
+  }
+
+  snapshot(gateway: StatusGateway): StatusSnapshot {
+    this.track(gateway);
+    const config = gateway.config;
+    if (config !== this.configSeen) this.prune(config);
+    const now = this.now();
+    const units = unitsOf(config);
+    const alarms = this.activeAlarms(gateway, units);
+    const worst = new Map<string, string>();
+    for (const a of alarms) {
+      const k = `${a.device}\u0000${a.point}`;
+      if (!worst.has(k)) worst.set(k, a.severity); // sorted worst first
+    }
+    const buses = config.buses.map((bc): BusView => {
+      const source = gateway.buses.find((b) => b.id === bc.id);
+      if (source && !this.firstSeen.has(source)) this.firstSeen.set(source, now);
+      const since = source ? this.firstSeen.get(source)! : now;
+      const health = new Map((source?.health() ?? []).map((h) => [h.device, h]));
+      const devices = config.devices.filter((d) => d.bus === bc.id).map((d) => this.deviceView(d, health.get(d.id), since, units, worst));
+      return { id: bc.id, transport: bc.transport, target: describeBus(bc), link: source?.linkState ?? 'unknown', devices };
+    });
+    const partial = {
+      v: 1 as const,
+      gateway: { id: config.gateway.id, version: VERSION },
+      now,
+      startedAt: this.startedAt,
+      alarms: { active: alarms, recent: this.recent.map((a) => withUnit(a, units)) },
+      uplink: this.uplinkView(gateway),
+      outbox: this.outboxView(gateway),
+      buses,
+    };
+    return { ...partial, health: evaluateHealth(partial, this.rules) };
+  }
+
+  /** Prometheus text: the snapshot plus the counts kept here. */
+  metricsText(gateway: StatusGateway): Promise<string> {
+    const samples = new Map<string, { device: string; quality: string; count: number }>();
+    for (const [device, byPoint] of this.points) {
+      for (const p of byPoint.values()) {
+        for (const quality of ['good', 'bad', 'uncertain'] as const) {
+          if (p.counts[quality] === 0) continue;
+          const k = `${device}\u0000${quality}`;
+          const e = samples.get(k) ?? { device, quality, count: 0 };
+          e.count += p.counts[quality];
+          samples.set(k, e);
+        }
+      }
+    }
+    return this.metrics.render(this.snapshot(gateway), { samples, alarmsRaised: this.alarmsRaised });
+  }
+
+  private changed(): void {
+    for (const l of this.listeners) l();
+  }
+
+  /** After a reload: forget devices the configuration no longer has. */
+  private prune(config: Config): void {
+    this.configSeen = config;
+    const ids = new Set(config.devices.map((d) => d.id));
+    for (const [device, byPoint] of this.points) {
+      if (ids.has(device)) continue;
+      this.pointCount -= byPoint.size;
+      this.points.delete(device);
+    }
+  }
+
+  private activeAlarms(gateway: StatusGateway, units: Units): AlarmView[] {
+    const out = [...this.active.values()].map((a) => withUnit(a, units));
+    const seen = new Set(this.active.keys());
+    // Alarms restored from the outbox at start are active without a raise this process saw.
+    for (const r of gateway.processor?.activeAlarms() ?? []) {
+      if (seen.has(alarmKey(r.device, r.point, r.alarm))) continue;
+      const message = units.messages.get(alarmKey(r.device, r.point, r.alarm));
+      out.push(withUnit({ state: 'raised', device: r.device, point: r.point, alarm: r.alarm, type: r.type, severity: r.severity, value: null, limit: null, ts: null, restored: true, ...(message ? { message } : {}) }, units));
+    }
+    return out.sort((a, b) => (SEVERITY_RANK[a.severity] ?? 9) - (SEVERITY_RANK[b.severity] ?? 9) || (b.ts ?? 0) - (a.ts ?? 0));
+  }
+
+  private deviceView(d: DeviceConfig, h: DeviceHealth | undefined, since: number, units: Units, worst: Map<string, string>): DeviceView {
+    const now = this.now();
+    const staleAfter = staleAfterMs(d.pollIntervalMs, this.rules);
+    const lastGood = h?.lastGoodTs ?? null;
+    const stale = lastGood !== null ? now - lastGood > staleAfter : now - since > staleAfter;
+    const byPoint = this.points.get(d.id);
+    const ids = d.points.map((p) => p.id);
+    const configured = new Set(ids);
+    // Points the processing adds (aggregates such as flow.avg) follow the configured ones.
+    for (const id of [...(byPoint?.keys() ?? [])].sort()) if (!configured.has(id)) ids.push(id);
+    const points = ids.map((id): PointView => {
+      const p = byPoint?.get(id);
+      const unit = units.get(d.id, id);
+      const description = d.points.find((c) => c.id === id)?.description;
+      const view: PointView = { id, quality: p?.quality ?? null, ts: p?.ts ?? null };
+      if (unit) view.unit = unit;
+      if (description) view.description = description;
+      if (p && p.value !== undefined) view.value = p.value;
+      if (p?.reason) view.reason = p.reason;
+      if (p && p.quality !== 'good' && p.goodTs !== undefined) view.lastGood = { value: p.goodValue ?? null, ts: p.goodTs };
+      const bucket = p?.history?.current();
+      if (bucket) view.bucket = bucket;
+      const alarm = worst.get(`${d.id}\u0000${id}`);
+      if (alarm) view.alarm = alarm;
+      return view;
+    });
+    const errors = { ...(h?.errors ?? {}) };
+    return {
+      id: d.id,
+      state: h?.state ?? 'unknown',
+      pollIntervalMs: d.pollIntervalMs,
+      requests: h?.requests ?? 0,
+      errors,
+      errorCount: Object.values(errors).reduce((a, b) => a + b, 0),
+      lastGoodTs: lastGood,
+      lastError: h?.lastError ?? null,
+      backoffMs: h?.backoffMs ?? 0,
+      stale,
+      points,
+    };
+  }
+
+  private uplinkView(gateway: StatusGateway): UplinkView {
+    const cfg = gateway.config.uplink;
+    const session = gateway.session;
+    const stats = gateway.uplink?.stats;
+    return {
+      configured: cfg !== undefined,
+      ...(cfg ? { url: withoutCredentials(cfg.url) } : {}),
+      state: session?.currentState ?? (cfg ? 'disconnected' : 'none'),
+      connectedSince: session?.connectedSince ?? null,
+      downSince: cfg ? this.downSince : null,
+      ...(this.uplinkError && this.downSince !== null ? { lastError: this.uplinkError } : {}),
+      lastPubackAt: stats?.lastPubackAt ?? null,
+      lastPubackMs: stats?.lastPubackMs ?? null,
+      reconnects: session?.reconnects ?? 0,
+      published: stats?.published ?? 0,
+      acked: stats?.acked ?? 0,
+      inflight: stats?.inflight ?? 0,
+    };
+  }
+
+  private outboxView(gateway: StatusGateway): OutboxView {
+    const s = gateway.outbox.stats();
+    let drainPerS: number | null = null;
+    let etaS: number | null = null;
+    const first = this.rate[0];
+    const last = this.rate[this.rate.length - 1];
+    if (first && last && last.t - first.t >= 2000) {
+      const dt = (last.t - first.t) / 1000;
+      drainPerS = gateway.uplink ? Math.round(((last.acked - first.acked) / dt) * 10) / 10 : null;
+      const shrink = (first.samples - last.samples) / dt;
+      if (shrink > 0) etaS = Math.round(s.samples / shrink);
+    }
+    if (s.samples === 0) etaS = 0;
+    const droppedTotal = Object.values(s.dropped).reduce((a, b) => a + b, 0);
+    return {
+      state: s.state,
+      samples: s.samples,
+      events: s.events,
+      bytes: s.bytes,
+      maxBytes: s.maxBytes,
+      oldestTs: s.oldestTs,
+      drainPerS,
+      etaS,
+      dropped: { ...s.dropped },
+      droppedTotal,
+      pending: s.pending,
+    };
+  }
+}
