@@ -205,10 +205,21 @@ describe('health rules', () => {
     expect(st.snapshot(f.gw).health.status).toBe('ok');
     c.step(2000);
     f.health.meter!.lastGoodTs = c.now();
-    expect(st.snapshot(f.gw).health.warnings).toEqual(['device pump: no good reading for 31 s (timeout after 1000 ms)']);
+    expect(st.snapshot(f.gw).health.warnings).toEqual(['device pump: no good reading for 31 s: timeout after 1000 ms']);
     c.step(16_000); // meter: 3 x 5 s passed, but the 30 s floor has not
     expect(st.snapshot(f.gw).health.status).toBe('degraded');
     c.step(15_000);
+    expect(st.snapshot(f.gw).health.failing).toEqual(['no good reading from any device (pump, meter)']);
+  });
+
+  it('warns at once about a device its bus backed off, and fails when every device is down', () => {
+    const c = clock();
+    const f = fakeGateway(c);
+    const st = new StatusState({ now: c.now, processMetrics: false });
+    c.step(3000);
+    f.health.meter = { ...f.health.meter!, state: 'failing', lastError: 'timeout after 500 ms', backoffMs: 5000 };
+    expect(st.snapshot(f.gw).health.warnings).toEqual(['device meter: not answering for 3 s: timeout after 500 ms']);
+    f.health.pump = { ...f.health.pump!, state: 'failing' };
     expect(st.snapshot(f.gw).health.failing).toEqual(['no good reading from any device (pump, meter)']);
   });
 
@@ -242,7 +253,7 @@ describe('health rules', () => {
     c.step(6 * 60_000);
     keepPolling();
     s = st.snapshot(f.gw);
-    expect(s.health.failing).toEqual(['link to broker down for 11 min (connection refused (is the broker running, right host and port?))']);
+    expect(s.health.failing).toEqual(['link to broker down for 11 min: connection refused (is the broker running, right host and port?)']);
     f.session.currentState = 'connected';
     st.observeUplink('connected');
     expect(st.snapshot(f.gw).health.status).toBe('ok');

@@ -38,19 +38,24 @@ export function evaluateHealth(s: Omit<StatusSnapshot, 'health'>, rules: HealthR
   const failing: string[] = [];
   const warnings: string[] = [];
 
-  const down = s.buses.filter((b) => b.link !== 'connected');
-  if (s.buses.length > 0 && down.length === s.buses.length) {
-    failing.push(`no bus is connected (${down.map((b) => `${b.id}: ${b.link}`).join(', ')})`);
+  const unlinked = s.buses.filter((b) => b.link !== 'connected');
+  if (s.buses.length > 0 && unlinked.length === s.buses.length) {
+    failing.push(`no bus is connected (${unlinked.map((b) => `${b.id}: ${b.link}`).join(', ')})`);
   } else {
-    for (const b of down) warnings.push(`bus ${b.id} is ${b.link}`);
+    for (const b of unlinked) warnings.push(`bus ${b.id} is ${b.link}`);
   }
 
+  // A device is down when its bus backed it off (it stopped answering) or nothing good came for too long.
   const devices = s.buses.flatMap((b) => b.devices);
-  const stale = devices.filter((d) => d.stale);
-  if (devices.length > 0 && stale.length === devices.length) {
-    failing.push(`no good reading from any device (${stale.map((d) => d.id).join(', ')})`);
+  const down = devices.filter((d) => d.stale || d.state === 'failing');
+  if (devices.length > 0 && down.length === devices.length) {
+    failing.push(`no good reading from any device (${down.map((d) => d.id).join(', ')})`);
   } else {
-    for (const d of stale) warnings.push(`device ${d.id}: no good reading${d.lastGoodTs ? ` for ${minutes(s.now - d.lastGoodTs)}` : ' yet'}${d.lastError ? ` (${d.lastError})` : ''}`);
+    for (const d of down) {
+      const what = d.state === 'failing' ? 'not answering' : 'no good reading';
+      const since = d.lastGoodTs ? ` for ${minutes(s.now - d.lastGoodTs)}` : ' yet';
+      warnings.push(`device ${d.id}: ${what}${since}${d.lastError ? `: ${d.lastError}` : ''}`);
+    }
   }
 
   const o = s.outbox;
@@ -62,7 +67,7 @@ export function evaluateHealth(s: Omit<StatusSnapshot, 'health'>, rules: HealthR
   const u = s.uplink;
   if (u.configured && u.downSince !== null) {
     const downFor = s.now - u.downSince;
-    const what = `link to broker down for ${minutes(downFor)}${u.lastError ? ` (${u.lastError})` : ''}`;
+    const what = `link to broker down for ${minutes(downFor)}${u.lastError ? `: ${u.lastError}` : ''}`;
     if (downFor > rules.uplinkDownMs) failing.push(what);
     else warnings.push(what);
   }

@@ -97,7 +97,7 @@ const json = (req: IncomingMessage, res: ServerResponse, status: number, value: 
   send(req, res, status, 'application/json; charset=utf-8', JSON.stringify(value), { 'Cache-Control': 'no-store', ...headers });
 
 const LOGIN_PAGE = `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
-<title>fieldgate: access token</title><link rel="stylesheet" href="/assets/status.css"></head>
+<title>fieldgate: access token</title><link rel="icon" href="data:,"><link rel="stylesheet" href="/assets/status.css"></head>
 <body><main class="login"><h1>fieldgate</h1><form method="get" action="/"><label for="token">This gateway's status page needs its access token
 (<code>status.token</code> in the configuration).</label><input id="token" name="token" type="password" autocomplete="current-password" required autofocus>
 <button type="submit">Open</button></form></main></body></html>`;
@@ -149,11 +149,15 @@ export async function startStatusServer(options: StatusServerOptions): Promise<S
     next?.on?.('state', onSessionState);
     session = next;
   };
+  // Logged once per run of failures: a stopped gateway (between stop and restart) fails every tick.
+  let tickFailing = false;
   const guarded = (fn: () => void) => {
     try {
       fn();
+      tickFailing = false;
     } catch (err) {
-      log.error({ err }, 'status: building the snapshot failed');
+      if (!tickFailing) log.warn({ err }, 'status: cannot read the gateway; retrying every tick');
+      tickFailing = true;
     }
   };
   follow();
@@ -165,6 +169,10 @@ export async function startStatusServer(options: StatusServerOptions): Promise<S
   ticker.unref();
 
   const events = (req: IncomingMessage, res: ServerResponse) => {
+    if (req.method === 'HEAD') {
+      res.writeHead(200, { ...SECURITY_HEADERS, 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-store' }).end();
+      return;
+    }
     if (clients.size >= maxClients) {
       json(req, res, 503, { error: 'busy', message: `${maxClients} live pages are open already; close one or use /api/status` }, { 'Retry-After': '10' });
       return;
@@ -193,6 +201,10 @@ export async function startStatusServer(options: StatusServerOptions): Promise<S
     if (path === '/healthz') {
       const health = state.snapshot(gateway()).health;
       json(req, res, health.status === 'failing' ? 503 : 200, health);
+      return;
+    }
+    if (path === '/favicon.ico') {
+      res.writeHead(204, SECURITY_HEADERS).end();
       return;
     }
     const asset = assets.get(path);

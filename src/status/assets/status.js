@@ -40,6 +40,8 @@
     if (h < 48) return m % 60 ? `${h} h ${m % 60} min` : `${h} h`;
     return `${Math.floor(h / 24)} days`;
   }
+  /** "just now" or "3 min ago". */
+  const since = (ts) => (now() - ts < 2000 ? 'just now' : `${ago(now() - ts)} ago`);
   function clock(ts) {
     const d = new Date(ts);
     const hm = d.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
@@ -47,9 +49,9 @@
   }
   function bytes(n) {
     if (n === null || n === undefined) return '?';
-    const units = ['bytes', 'kB', 'MB', 'GB'];
+    const units = ['bytes', 'KiB', 'MiB', 'GiB'];
     let i = 0;
-    while (n >= 1000 && i < units.length - 1) { n /= 1000; i++; }
+    while (n >= 1024 && i < units.length - 1) { n /= 1024; i++; }
     return `${nfDigits[i === 0 ? 0 : 1].format(n)} ${units[i]}`;
   }
   const TRANSPORT = { rtu: 'Modbus RTU', tcp: 'Modbus TCP', 'rtu-over-tcp': 'Modbus RTU over TCP', line: 'ASCII line' };
@@ -72,14 +74,22 @@
     if (a.type === 'stale') return `no good reading for ${value(a.value)} s (limit ${value(a.limit)} s)`;
     return `value ${value(a.value)}${u}`;
   }
+  // Alarm boxes are rebuilt only when the list changes, so a reader's selection or focus survives the ticks.
+  let alarmKey = null;
   function renderAlarms(s) {
     const box = $('alarms');
     const list = s.alarms.active;
+    const key = JSON.stringify(list.map((a) => [a.device, a.point, a.alarm, a.message, alarmDetail(a), a.ts]));
+    if (key === alarmKey) {
+      box.querySelectorAll('[data-ts]').forEach((e) => { e.textContent = `Since ${clock(+e.dataset.ts)} (${since(+e.dataset.ts)})`; });
+      return;
+    }
+    alarmKey = key;
     if (list.length === 0) return box.replaceChildren(el('p', { class: 'no-alarms', text: 'No active alarms' }));
     box.replaceChildren(...list.map((a) => el('div', { class: `alarm ${a.severity}`, role: 'alert' },
       el('h2', {}, el('span', { class: 'sev', text: a.severity }), a.message || `${a.type} alarm on ${a.point}`),
       el('p', {}, `${a.device} · ${a.point}: ${alarmDetail(a)}`),
-      el('p', { class: 'muted' }, a.ts ? `Since ${clock(a.ts)} (${ago(now() - a.ts)})` : 'Active since before the gateway last started'))));
+      el('p', { class: 'muted', 'data-ts': a.ts ?? undefined, text: a.ts ? `Since ${clock(a.ts)} (${since(a.ts)})` : 'Active since before the gateway last started' }))));
   }
   function renderAttention(s) {
     const box = $('attention');
@@ -109,7 +119,7 @@
           el('p', { class: 'muted', text: 'Readings are kept on the gateway and sent when the link is back.' }));
       } else out.push(el('p', { class: 'state warn dot big', text: 'Link to broker: connecting…' }));
       out.push(el('p', {}, 'Last delivery confirmed by the broker: ',
-        u.lastPubackAt ? `${ago(now() - u.lastPubackAt)} ago (answered in ${count(u.lastPubackMs)} ms)` : 'none yet'));
+        u.lastPubackAt ? `${since(u.lastPubackAt)} (answered in ${count(u.lastPubackMs)} ms)` : 'none yet'));
       out.push(el('p', { class: 'muted', text: `Broker ${u.url} · reconnects since start: ${count(u.reconnects)}` }));
     }
     $('uplink').replaceChildren(...out);
@@ -121,7 +131,7 @@
     out.push(el('p', { class: `big ${oldest > 5 * 60_000 ? 'warn' : ''}`, text: o.samples === 0
       ? 'Waiting to send: nothing, every reading delivered'
       : `Waiting to send: ${count(o.samples)} samples, oldest ${ago(oldest)}` }));
-    if (o.drainPerS) out.push(el('p', { text: `Sending ${count(Math.round(o.drainPerS))} samples/s${o.etaS > 5 ? `, empty in about ${ago(o.etaS * 1000)}` : ''}` }));
+    if (o.drainPerS && s.uplink.state === 'connected') out.push(el('p', { text: `Sending ${count(Math.round(o.drainPerS))} samples/s${o.etaS > 5 ? `, empty in about ${ago(o.etaS * 1000)}` : ''}` }));
     if (o.events > 0) out.push(el('p', { class: 'muted', text: `plus ${count(o.events)} events (alarms, notices), sent first` }));
     if (o.state !== 'ok') out.push(el('p', { class: 'bad state', text: `Storage refuses writes (${o.state}): ${count(o.pending)} readings held in memory` }));
     if (o.maxBytes) {
@@ -183,7 +193,7 @@
         r.card.classList.toggle('failing', failing);
         r.pill.className = `pill ${failing ? 'bad' : d.state === 'unknown' ? 'none' : ''}`;
         r.pill.textContent = d.state === 'failing' ? 'NOT ANSWERING' : d.stale ? 'NO GOOD READING' : d.state === 'unknown' ? 'not polled yet' : 'answering';
-        r.info.textContent = `Last good reply: ${d.lastGoodTs ? `${ago(now() - d.lastGoodTs)} ago` : 'none yet'} · read every ${ago(d.pollIntervalMs)}`;
+        r.info.textContent = `Last good reply: ${d.lastGoodTs ? since(d.lastGoodTs) : 'none yet'} · read every ${ago(d.pollIntervalMs)}`;
         const errs = Object.entries(d.errors).map(([k, n]) => `${k} ${count(n)}`).join(', ');
         r.errs.textContent = `${count(d.requests)} requests, ${d.errorCount ? `${count(d.errorCount)} failed (${errs})` : 'no errors'}`;
         r.last.className = d.state === 'failing' ? 'bad' : 'muted';
@@ -200,7 +210,7 @@
     r.val.replaceChildren(value(p.value), p.unit && p.value !== null && p.value !== undefined ? el('small', { text: p.unit }) : '');
     r.age.textContent = p.ts ? ago(now() - p.ts) : 'no reading';
     const why = p.quality && p.quality !== 'good'
-      ? `${p.quality === 'bad' ? 'Bad reading' : 'Uncertain'}${p.reason ? `: ${p.reason}` : ''}${p.lastGood ? ` (last good ${value(p.lastGood.value)}${p.unit ? ` ${p.unit}` : ''}, ${ago(now() - p.lastGood.ts)} ago)` : ''}`
+      ? `${p.quality === 'bad' ? 'Bad reading' : 'Uncertain'}${p.reason ? `: ${p.reason}` : ''}${p.lastGood ? ` (last good ${value(p.lastGood.value)}${p.unit ? ` ${p.unit}` : ''}, ${since(p.lastGood.ts)})` : ''}`
       : '';
     r.why.hidden = !why;
     r.why.textContent = why;
@@ -221,22 +231,26 @@
     while (d.t.length && d.t[0] < from) { d.t.shift(); d.v.shift(); }
     d.dirty = true;
   }
-  function withGaps(d) {
-    const t = [], v = [];
-    for (let i = 0; i < d.t.length; i++) {
-      if (i && d.t[i] - d.t[i - 1] > 2 * bucketS) { t.push(d.t[i - 1] + bucketS); v.push(null); }
-      t.push(d.t[i]); v.push(d.v[i]);
+  /** [t, ...ys] with a null after each silence longer than two buckets, so the plot breaks instead of bridging. */
+  function gapped(t, ...ys) {
+    const out = [[], ...ys.map(() => [])];
+    for (let i = 0; i < t.length; i++) {
+      if (i && t[i] - t[i - 1] > 2 * bucketS) { out[0].push(t[i - 1] + bucketS); for (let k = 1; k < out.length; k++) out[k].push(null); }
+      out[0].push(t[i]);
+      for (let k = 0; k < ys.length; k++) out[k + 1].push(ys[k][i]);
     }
-    return [t, v];
+    return out;
   }
+  const withGaps = (d) => gapped(d.t, d.v);
   const xRange = () => { const n = now() / 1000; return [n - HOUR_S, n]; };
   function draw(key, r) {
     const d = series.get(key);
     if (!d || !window.uPlot) return;
     if (!r.plot) {
-      r.plot = new uPlot({ width: 150, height: 34, pxAlign: false, cursor: { show: false }, select: { show: false }, legend: { show: false },
+      r.plot = new uPlot({ width: 150, height: 34, pxAlign: false, padding: [3, 4, 3, 0], cursor: { show: false }, select: { show: false }, legend: { show: false },
         scales: { x: { time: true, range: xRange } }, axes: [{ show: false }, { show: false }],
-        series: [{}, { stroke: '#2a6fdb', width: 1.5, fill: 'rgba(42,111,219,.12)', points: { show: false } }] }, withGaps(d), r.spark);
+        // A few readings (a fresh start) are drawn as dots; a line needs two.
+        series: [{}, { stroke: '#2a6fdb', width: 1.5, fill: 'rgba(42,111,219,.12)', points: { show: (u, si, i0, i1) => i1 - i0 < 12, size: 4 } }] }, withGaps(d), r.spark);
       d.dirty = false;
     } else if (d.dirty) {
       r.plot.setData(withGaps(d));
@@ -262,11 +276,12 @@
     const res = await fetch(withToken(`/api/history?device=${encodeURIComponent(device)}&point=${encodeURIComponent(point)}`));
     if (!res.ok) return;
     const h = await res.json();
+    bucketS = h.bucketMs / 1000;
     const t = h.t.map((x) => x / 1000);
     const width = Math.max(280, $('zoom-plot').clientWidth || 600);
-    big = new uPlot({ width, height: 300, scales: { x: { time: true } }, legend: { live: true },
+    big = new uPlot({ width, height: 300, scales: { x: { time: true, range: xRange } }, legend: { live: true },
       series: [{}, { label: 'lowest', stroke: '#9aa5b1', width: 1 }, { label: 'highest', stroke: '#9aa5b1', width: 1 },
-        { label: `last${unit ? ` (${unit})` : ''}`, stroke: '#2a6fdb', width: 2 }] }, [t, h.min, h.max, h.last], $('zoom-plot'));
+        { label: `last${unit ? ` (${unit})` : ''}`, stroke: '#2a6fdb', width: 2, points: { show: (u, si, i0, i1) => i1 - i0 < 60 } }] }, gapped(t, h.min, h.max, h.last), $('zoom-plot'));
   }
   $('zoom-close').addEventListener('click', () => $('zoom').close());
   $('zoom').addEventListener('close', () => { big?.destroy(); big = null; });
