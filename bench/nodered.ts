@@ -98,6 +98,24 @@ function unavailable(reason: string): string {
   return `Node-RED could not be run here, so this comparison has no figures: ${reason}\n`;
 }
 
+/** What held each system back at saturation, in words, with this run's figures. */
+function limits(fg: Measured, nr: Measured): string[] {
+  const ceiling = (POINTS / MIN_POLL_MS) * 1000;
+  return [
+    `What limits each. Neither used a whole core (fieldgate ${f1(fg.cpuPct)} %, Node-RED ${f1(nr.cpuPct)} % against the bare responder).`,
+    `fieldgate polls every device at most once per pollIntervalMs, one request at a time on its connection: ${int(POINTS)} points every`,
+    `${MIN_POLL_MS} ms is a ceiling of ${int(ceiling)} samples/s for this map, of which it reached ${f1((fg.delivered / fg.seconds / ceiling) * 100)} %. Below the ceiling the cycles`,
+    "stretch because one event loop serves the four connections and also inserts every sample into SQLite synchronously (the",
+    "largest share of its busy time in the `e2e` profile), and because the two cores are shared with the simulator, broker,",
+    "subscriber and other work; against the simulator, modbus-serial's ServerTCP answers each request after a 0 ms timer",
+    '(about 700 requests/s a connection, see `modbus-tcp`). Node-RED: node-red-contrib-modbus sends the next command of a',
+    "unit only after the answer to the last, behind a 1 ms timer (commandDelay) and another before each read, and rejects",
+    'reads once 100 wait for a unit ("Queue full"); its 42 read nodes firing every 10 ms mostly fill that queue. Slower',
+    'polls (25 to 100 ms, tried apart from this run) did not deliver more. Each value then costs it a message object, an',
+    'MQTT PUBLISH and a PUBACK: the CPU per value above.',
+  ];
+}
+
 const perValue = (m: Measured) => m.mqttBytes / Math.max(1, m.delivered);
 const cpuPerK = (m: Measured) => (m.cpuPct / Math.max(1e-9, m.delivered / m.seconds)) * 1000;
 
@@ -179,6 +197,8 @@ export async function run(): Promise<string> {
     '',
     `CPU per 1,000 values/s at saturation, % of a core: fieldgate ${f2(cpuPerK(sat['fieldgate/synthetic']!.m))} / ${f2(cpuPerK(sat['fieldgate/bare']!.m))},`,
     `Node-RED ${f2(cpuPerK(sat['nodered/synthetic']!.m))} / ${f2(cpuPerK(sat['nodered/bare']!.m))} (simulator / bare responder).`,
+    '',
+    ...limits(sat['fieldgate/bare']!.m, sat['nodered/bare']!.m),
     '',
   ].join('\n');
 }

@@ -13,7 +13,7 @@ const OUT = fileURLToPath(new URL('../.peers/dist', import.meta.url));
 
 export type Entry = { label: string; args: string[] };
 
-export const FROM_SOURCE: Entry = { label: 'sources through tsx', args: ['--import', 'tsx', `${ROOT}src/cli/main.ts`] };
+export const FROM_SOURCE: Entry = { label: 'the sources through tsx', args: ['--import', 'tsx', `${ROOT}src/cli/main.ts`] };
 
 let built: Entry | string | undefined;
 
@@ -26,7 +26,7 @@ export function bundled(): Entry | string {
   const args = words.slice(1).map((w) => (w.startsWith('--outdir=') ? `--outdir=${OUT}` : w));
   const r = spawnSync(`${ROOT}node_modules/.bin/esbuild`, args, { cwd: ROOT, encoding: 'utf8' });
   if (r.status !== 0) return (built = `esbuild failed: ${(r.stderr || r.error?.message || '').trim().split('\n')[0]}`);
-  return (built = { label: 'bundle (npm run build)', args: [`${OUT}/main.js`] });
+  return (built = { label: 'the bundle `npm run build` makes', args: [`${OUT}/main.js`] });
 }
 
 /** The bundle when it builds, else the sources. */
