@@ -4,7 +4,8 @@
 #                                   [--data-dir /var/lib/fieldgate] [--user fieldgate]
 #                                   [--root DIR]  (stage into DIR: no user, no npm, no systemctl; for packaging)
 # Creates the system user (in the serial group), /etc/fieldgate and /var/lib/fieldgate, copies the app,
-# installs its production dependencies, writes /etc/systemd/system/fieldgate.service and starts it.
+# installs its production dependencies, links /usr/local/bin/fieldgate, writes
+# /etc/systemd/system/fieldgate.service and starts it.
 set -euo pipefail
 
 prefix=/opt/fieldgate
@@ -19,7 +20,7 @@ while [ $# -gt 0 ]; do
     --data-dir) data_dir="$2"; shift 2 ;;
     --user) user="$2"; shift 2 ;;
     --root) root="$2"; shift 2 ;;
-    -h|--help) sed -n '2,7p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,8p' "$0"; exit 0 ;;
     *) echo "install-service.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -55,6 +56,10 @@ tar -C "$src" --exclude=./node_modules --exclude=./data --exclude=./.git --exclu
 if ! $staged; then
   (cd "$prefix" && npm ci --omit=dev --no-audit --no-fund)
 fi
+
+# The technician's commands on the PATH: fieldgate validate, read, scan, tail...
+mkdir -p "$root/usr/local/bin"
+ln -sfn "$prefix/bin/fieldgate.js" "$root/usr/local/bin/fieldgate"
 
 if [ ! -e "$root$config_dir/config.yaml" ]; then
   step "writing an example configuration to $config_dir/config.yaml (edit it, then: fieldgate validate -c $config_dir/config.yaml)"

@@ -45,6 +45,8 @@ export interface GatewayOptions {
   onSamples?: (samples: Sample[]) => void;
   /** Called with every alarm raise and clear. */
   onAlarm?: (alarm: AlarmEvent) => void;
+  /** Called with the publish-to-PUBACK time of every acknowledged telemetry message (metrics). */
+  onPuback?: (ms: number) => void;
 }
 
 /** A stable hash of the effective configuration, so a consumer can tell which configuration produced data. */
@@ -108,6 +110,7 @@ export function startGateway(initial: Config, logger: Logger, options: GatewayOp
       config: config.uplink,
       gatewayId,
       logger,
+      onPuback: options.onPuback,
       birth: () =>
         birthStatus({
           gatewayId,

@@ -1,6 +1,6 @@
 /** Running as a service: the install script's unit (staged, verified by systemd-analyze) and the sd_notify pings. */
 import { execFile, execFileSync } from 'node:child_process';
-import { chmodSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { chmodSync, readFileSync, readlinkSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
@@ -23,6 +23,7 @@ describe('scripts/install-service.sh', () => {
     expect(unit).toMatch(/^SupplementaryGroups=(dialout|uucp)$/m);
     expect(existsSync(join(stage, 'opt/fieldgate/bin/fieldgate.js'))).toBe(true);
     expect(existsSync(join(stage, 'opt/fieldgate/node_modules'))).toBe(false);
+    expect(readlinkSync(join(stage, 'usr/local/bin/fieldgate'))).toBe('/opt/fieldgate/bin/fieldgate.js');
     expect(readFileSync(join(stage, 'etc/fieldgate/config.yaml'), 'utf8')).toContain('dataDir: /var/lib/fieldgate');
   });
 

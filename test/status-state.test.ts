@@ -265,7 +265,7 @@ describe('status configuration', () => {
   const issues = (status: unknown) => validateConfig(configSchema.parse({ ...base, status })).map((i) => `${i.path.join('.')}: ${i.message}`);
 
   it('listens on loopback by default and needs a token for anything else', () => {
-    expect(configSchema.parse({ ...base, status: {} }).status).toEqual({ listen: '127.0.0.1:8080' });
+    expect(configSchema.parse({ ...base, status: {} }).status).toEqual({ enabled: true, listen: '127.0.0.1:8080' });
     expect(issues({})).toEqual([]);
     expect(issues({ listen: '[::1]:9000' })).toEqual([]);
     expect(issues({ listen: 'localhost:9000' })).toEqual([]);
@@ -276,6 +276,8 @@ describe('status configuration', () => {
     expect(issues({ listen: '192.168.1.10:8080', token: 'a-long-random-token' })).toEqual([]);
     expect(issues({ listen: 'nonsense' })).toEqual(['status.listen: "nonsense" is not HOST:PORT (e.g. 127.0.0.1:8080, 0.0.0.0:8080, [::1]:8080)']);
     expect(() => configSchema.parse({ ...base, status: { token: 'short' } })).toThrow(/at least 8/);
+    // A page that is off needs no token, wherever it would have listened.
+    expect(issues({ enabled: false, listen: '0.0.0.0:8080' })).toEqual([]);
   });
 
   it('parses listen addresses and tells loopback apart', () => {

@@ -5,6 +5,7 @@ import { Option, type Command } from 'commander';
 import { parse } from 'yaml';
 import { configSchema, type Config } from '../config/schema.js';
 import { startGateway } from '../gateway.js';
+import { StatusSurface } from '../status/surface.js';
 import { createLogger } from '../log.js';
 import { startEmbeddedBroker } from '../sim/broker.js';
 import { startSite, type RunningSite } from '../sim/site.js';
@@ -36,9 +37,10 @@ export function register(program: Command): void {
     .summary('run everything on this machine: simulators, an embedded MQTT broker and the gateway')
     .option('--data-dir <dir>', 'where the demo gateway keeps its outbox', './data/demo')
     .option('--mqtt-port <port>', 'embedded broker port (a free one if taken)', '1883')
+    .option('--status <host:port>', 'status page address (a free port if taken)', '127.0.0.1:8080')
     .addOption(new Option('--log-level <level>', 'log level').choices(['trace', 'debug', 'info', 'warn', 'error']).default('info'))
     .addHelpText('after', '\nNo hardware needed. Watch the data from another terminal:\n  npx fieldgate tail mqtt://127.0.0.1:1883\n\nExample:\n  npm start')
-    .action(async (flags: { dataDir: string; mqttPort: string; logLevel: string }) => {
+    .action(async (flags: { dataDir: string; mqttPort: string; status: string; logLevel: string }) => {
       const logger = createLogger(flags.logLevel as 'info');
       const village = await startDemoSite('village-water', 1502);
       const tunnel = await startDemoSite('tunnel', 1503, { gas: 1510, laser: 1511 });
@@ -51,12 +53,16 @@ export function register(program: Command): void {
         devices: [...v.devices, ...t.devices],
         // The embedded broker (aedes) speaks MQTT 3.1.1.
         uplink: { url: broker.url, protocolVersion: 4 },
+        status: { listen: flags.status },
       });
-      const gateway = startGateway(config, logger);
+      const status = new StatusSurface({ gateway: () => gateway, logger, anyPortIfTaken: true });
+      const gateway = startGateway(config, logger, status.hooks);
+      await status.apply(config.status);
       process.stdout.write(
         [
           '',
           'fieldgate demo is running',
+          `  status page  ${status.url ? `${status.url}/   (health ${status.url}/healthz, metrics ${status.url}/metrics)` : 'not started: see the log above'}`,
           `  simulators   village-water on tcp://127.0.0.1:${village.modbus.tcpPort}; tunnel on tcp://127.0.0.1:${tunnel.modbus.tcpPort},`,
           `               its gas detector on :${tunnel.lines.gas?.tcpPort} and convergence laser on :${tunnel.lines.laser?.tcpPort} (line protocol)`,
           `  MQTT broker  ${broker.url}   (topics fieldgate/demo/#)`,
@@ -73,6 +79,7 @@ export function register(program: Command): void {
         process.once('SIGTERM', () => resolve());
       });
       process.stdout.write('stopping...\n');
+      await status.close();
       await gateway.stop();
       await Promise.all([broker.close(), village.close(), tunnel.close()]);
       logger.flush();

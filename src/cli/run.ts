@@ -1,12 +1,13 @@
 import { Option, type Command } from 'commander';
 import { loadConfig } from '../config/load.js';
 import { UserError } from '../errors.js';
-import { startGateway, type Gateway } from '../gateway.js';
+import { startGateway, type Gateway, type GatewayOptions } from '../gateway.js';
 import { createLogger, type Logger } from '../log.js';
+import { StatusSurface } from '../status/surface.js';
 import { systemdNotifier } from '../systemd.js';
 
 /** SIGHUP: validate first; keep the running configuration on any error; else apply in place or restart. */
-async function reload(file: string, current: Gateway, logger: Logger): Promise<Gateway> {
+async function reload(file: string, current: Gateway, logger: Logger, hooks: GatewayOptions): Promise<Gateway> {
   let next;
   try {
     next = loadConfig(file);
@@ -20,7 +21,7 @@ async function reload(file: string, current: Gateway, logger: Logger): Promise<G
   // The identity, the outbox or the MQTT session changed: a clean stop (nothing committed is lost) and a start.
   logger.info('uplink, buffer or gateway settings changed: restarting the gateway with the new configuration');
   await current.stop();
-  return startGateway(next, logger);
+  return startGateway(next, logger, hooks);
 }
 
 export function register(program: Command): void {
@@ -33,6 +34,7 @@ export function register(program: Command): void {
       'after',
       `
 The file is validated first; an invalid file is refused with every error listed (exit 2).
+The status page, /healthz and /metrics are served on status.listen (default http://127.0.0.1:8080).
 Signals: SIGTERM/SIGINT stop cleanly (exit 0); SIGHUP reloads the file (an invalid one is refused and the
 running configuration kept). Under systemd it reports readiness and pings the watchdog.
 
@@ -46,20 +48,27 @@ Example:
       process.on('unhandledRejection', (err) => logger.error({ err }, 'unhandled rejection (kept running)'));
       process.on('uncaughtException', (err) => logger.error({ err }, 'uncaught exception (kept running)'));
       const notify = systemdNotifier(logger);
-      let gateway = startGateway(config, logger);
+      const status = new StatusSurface({ gateway: () => gateway, logger });
+      let gateway = startGateway(config, logger, status.hooks);
+      await status.apply(config.status);
       notify.ready(`polling ${config.devices.length} devices on ${config.buses.length} buses`);
       let reloading = Promise.resolve();
       process.on('SIGHUP', () => {
         logger.info({ file: flags.config }, 'SIGHUP: reloading the configuration');
         reloading = reloading.then(async () => {
-          gateway = await reload(flags.config, gateway, logger);
+          gateway = await reload(flags.config, gateway, logger, status.hooks);
+          await status.apply(gateway.config.status);
         });
       });
       await new Promise<void>((resolve) => {
         const stop = (signal: string) => {
           logger.info({ signal }, 'stopping');
           notify.stopping();
-          void reloading.then(() => gateway.stop()).then(resolve);
+          // The page goes first: it must not report a gateway that is closing its outbox.
+          void reloading
+            .then(() => status.close())
+            .then(() => gateway.stop())
+            .then(resolve);
         };
         process.once('SIGINT', stop);
         process.once('SIGTERM', stop);

@@ -175,6 +175,8 @@ export const bufferSchema = z.strictObject({
 
 /** The local status page, its JSON API, /healthz and /metrics (docs/status.md). */
 export const statusSchema = z.strictObject({
+  /** false: no page, no /healthz, no /metrics (a gateway watched only through MQTT). */
+  enabled: z.boolean().default(true),
   /** HOST:PORT; anything but loopback (127.0.0.1, ::1, localhost) requires a token. */
   listen: z.string().default('127.0.0.1:8080'),
   /** Required as `Authorization: Bearer TOKEN` or `?token=` on every route but /healthz. */

@@ -4,3 +4,4 @@ export { startStatusServer, type StatusServer, type StatusServerOptions } from '
 export { DEFAULT_HEALTH_RULES, type HealthRules } from './health.js';
 export { checkStatusConfig, isLoopback, parseListen } from './listen.js';
 export type { GatewayRef, StatusGateway, StatusSnapshot, HealthReport } from './types.js';
+export { StatusSurface, DEFAULT_STATUS_LISTEN, type StatusHooks } from './surface.js';

@@ -29,6 +29,7 @@ export function isLoopback(host: string): boolean {
 }
 
 export interface StatusConfigLike {
+  enabled?: boolean;
   listen: string;
   token?: string;
 }
@@ -38,7 +39,7 @@ export interface StatusConfigLike {
  * refused without a token, because the page and its API show the whole site to anyone on the network.
  */
 export function checkStatusConfig(status: StatusConfigLike | undefined, issues: Array<{ path: (string | number)[]; message: string }>): void {
-  if (!status) return;
+  if (!status || status.enabled === false) return;
   const addr = parseListen(status.listen);
   if (!addr) {
     issues.push({ path: ['status', 'listen'], message: `"${status.listen}" is not HOST:PORT (e.g. 127.0.0.1:8080, 0.0.0.0:8080, [::1]:8080)` });
