@@ -34,6 +34,10 @@ export interface DrainResult {
   wireIn: number;
   rssStartMiB: number;
   peakRssMiB: number;
+  /** Highest V8 heap (total, used) and off-heap (external: buffers, SQLite is not in it) seen, sampled every 50 ms. */
+  peakHeapTotalMiB: number;
+  peakHeapUsedMiB: number;
+  peakExternalMiB: number;
   left: number;
 }
 
@@ -46,6 +50,13 @@ const sockets: Socket[] = [];
 diagnostics.subscribe('net.client.socket', (m) => sockets.push((m as { socket: Socket }).socket));
 
 const args = JSON.parse(process.argv[2] ?? '{}') as DrainArgs;
+const peaks = { heapTotal: 0, heapUsed: 0, external: 0 };
+const memWatch = setInterval(() => {
+  const m = process.memoryUsage();
+  peaks.heapTotal = Math.max(peaks.heapTotal, m.heapTotal);
+  peaks.heapUsed = Math.max(peaks.heapUsed, m.heapUsed);
+  peaks.external = Math.max(peaks.external, m.external);
+}, 50);
 const rssStartMiB = procStatus('VmRSS');
 const logger = pino({ level: 'warn' }, pino.destination(2));
 const config = configSchema.parse({
@@ -105,6 +116,7 @@ const cpu = process.cpuUsage(cpuAtStart);
 const cpuSeconds = (cpu.user + cpu.system) / 1e6;
 const wireOut = sockets.reduce((n, s) => n + s.bytesWritten, 0);
 const wireIn = sockets.reduce((n, s) => n + s.bytesRead, 0);
+clearInterval(memWatch);
 await uplink.stop();
 const left = outbox.stats().samples;
 outbox.close();
@@ -118,6 +130,9 @@ const result: DrainResult = {
   wireIn,
   rssStartMiB,
   peakRssMiB: procStatus('VmHWM'),
+  peakHeapTotalMiB: peaks.heapTotal / 2 ** 20,
+  peakHeapUsedMiB: peaks.heapUsed / 2 ** 20,
+  peakExternalMiB: peaks.external / 2 ** 20,
   left,
 };
 process.stdout.write(`${JSON.stringify(result)}\n`);

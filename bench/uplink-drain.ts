@@ -13,14 +13,26 @@ import mqtt from 'mqtt';
 import { pino } from 'pino';
 import { Outbox, type SampleInput } from '../src/outbox/index.js';
 import type { DrainArgs, DrainResult } from './drain-child.js';
+import { bundled, serviceNodeFlags } from './lib/bundle.js';
 import { spawnChild, startMosquitto, type Broker } from './peers.js';
 
 const POINTS = 100;
 const CHUNK = 50_000;
 const BACKLOGS = (process.env.FIELDGATE_BENCH_BACKLOGS ?? '1000000,10000000').split(',').map(Number);
-const BATCHES = [500, 5000];
+const BATCHES = (process.env.FIELDGATE_BENCH_BATCHES ?? '500,5000').split(',').map(Number);
 const INFLIGHT = 16;
 const CHILD = fileURLToPath(new URL('./drain-child.ts', import.meta.url));
+/**
+ * The drainer as the daemon ships: bundled, with the service unit's node flags (FIELDGATE_BENCH_NODE_FLAGS
+ * overrides them, to compare); through tsx when the bundle cannot be built.
+ */
+function drainer(): { label: string; args: string[] } {
+  const flags = process.env.FIELDGATE_BENCH_NODE_FLAGS !== undefined ? process.env.FIELDGATE_BENCH_NODE_FLAGS.split(/\s+/).filter(Boolean) : serviceNodeFlags();
+  const b = bundled(CHILD);
+  const args = typeof b === 'string' ? ['--import', 'tsx', CHILD] : b.args;
+  const label = `${typeof b === 'string' ? 'the sources through tsx' : b.label}${flags.length ? ` with ${flags.join(' ')}` : ''}`;
+  return { label, args: [...flags, ...args] };
+}
 
 /** Poll cycle t of a plausible site: mostly scaled floats, some counters and states, a few bad reads. */
 function pushCycle(out: SampleInput[], t: number): void {
@@ -36,7 +48,7 @@ function pushCycle(out: SampleInput[], t: number): void {
 }
 
 /** Appends `count` samples (whole cycles from cycle `t`) in big grouped commits; returns the seconds taken. */
-function fill(dir: string, t: number, count: number): number {
+export function fill(dir: string, t: number, count: number): number {
   const ob = Outbox.open({ dir, logger: pino({ level: 'silent' }), maxBytes: 1024 ** 3 });
   const start = performance.now();
   for (let done = 0; done < count; ) {
@@ -65,12 +77,13 @@ const CLOCK_TICKS = 100;
 async function drain(dir: string, broker: Broker, maxSamples: number): Promise<DrainResult & { brokerCpu: number }> {
   const args: DrainArgs = { dir, url: broker.url, maxSamples, inflight: INFLIGHT };
   const brokerCpu = cpuSecondsOf(broker.pid);
-  const child = spawnChild(process.execPath, ['--import', 'tsx', CHILD, JSON.stringify(args)], 'pipe');
+  const child = spawnChild(process.execPath, [...drainer().args, JSON.stringify(args)], 'pipe');
   let out = '';
   child.proc.stdout!.on('data', (b: Buffer) => (out += b.toString()));
   const code = await child.exited;
   if (code !== 0) throw new Error(`drain child exited (${code}): ${child.output()}`);
   const r = JSON.parse(out.trim().split('\n').at(-1)!) as DrainResult;
+  if (process.env.FIELDGATE_BENCH_VERBOSE) process.stderr.write(`  ${JSON.stringify(r)}\n`);
   return { ...r, brokerCpu: cpuSecondsOf(broker.pid) - brokerCpu };
 }
 
@@ -205,7 +218,7 @@ export async function run(): Promise<string> {
     ...buildRows,
     '',
     `Drained by the real \`Uplink\` + \`MqttSession\` (QoS 1, compact payload, \`uplink.inflight\` ${INFLIGHT}) into Mosquitto`,
-    'on 127.0.0.1, the drainer in its own process run as the daemon runs (node with the tsx loader); seconds from',
+    `on 127.0.0.1, the drainer in its own process run as the daemon is deployed (${drainer().label}); seconds from`,
     'connect to the last PUBACK; CPU is user + system time over the same span; peak RSS is the drainer\'s VmHWM, "at',
     `start" its RSS once the gateway's modules are loaded (an empty Node process peaks at ${fmt(baseline[0] ?? 0)} MiB, with the`,
     `tsx loader at ${fmt(baseline[1] ?? 0)} MiB). Payload is the telemetry JSON per sample; the MQTT overhead is the other bytes`,

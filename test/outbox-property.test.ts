@@ -26,7 +26,7 @@ type Cmd =
   | { op: 'reopen' };
 
 const cmdArb: fc.Arbitrary<Cmd> = fc.oneof(
-  { arbitrary: fc.record({ op: fc.constant('append' as const), samples: fc.array(sampleArb, { maxLength: 25 }) }), weight: 4 },
+  { arbitrary: fc.record({ op: fc.constant('append' as const), samples: fc.array(sampleArb, { maxLength: 150 }) }), weight: 4 },
   { arbitrary: fc.record({ op: fc.constant('commit' as const) }), weight: 2 },
   { arbitrary: fc.record({ op: fc.constant('ack' as const), from: fc.nat(120), len: fc.nat(20) }), weight: 3 },
   { arbitrary: fc.record({ op: fc.constant('reopen' as const) }), weight: 1 },

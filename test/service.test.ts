@@ -19,7 +19,7 @@ describe('scripts/install-service.sh', () => {
       'Type=notify', 'Restart=always', 'WatchdogSec=30', 'NoNewPrivileges=yes', 'ProtectSystem=strict',
       'ReadWritePaths=/var/lib/fieldgate', 'User=fieldgate', 'ExecReload=/bin/kill -HUP $MAINPID',
     ]) expect(unit).toContain(line);
-    expect(unit).toMatch(/^ExecStart=\S+node \/opt\/fieldgate\/bin\/fieldgate\.js run -c \/etc\/fieldgate\/config\.yaml$/m);
+    expect(unit).toMatch(/^ExecStart=\S+node --optimize-for-size --max-semi-space-size=8 \/opt\/fieldgate\/bin\/fieldgate\.js run -c \/etc\/fieldgate\/config\.yaml$/m);
     expect(unit).toMatch(/^SupplementaryGroups=(dialout|uucp)$/m);
     expect(existsSync(join(stage, 'opt/fieldgate/bin/fieldgate.js'))).toBe(true);
     expect(existsSync(join(stage, 'opt/fieldgate/node_modules'))).toBe(false);
@@ -32,6 +32,16 @@ describe('scripts/install-service.sh', () => {
     await promisify(execFile)('bash', [join(ROOT, 'scripts/install-service.sh'), '--root', stage, '--prefix', ROOT.replace(/\/$/, '')]);
     const out = execFileSync('systemd-analyze', ['verify', join(stage, 'etc/systemd/system/fieldgate.service')], { encoding: 'utf8', stdio: 'pipe' });
     expect(out).not.toMatch(/Unknown (key|section)|Failed to parse/i);
+  });
+
+  it("starts node the way the unit's ExecStart does (its V8 flags accepted)", async () => {
+    const stage = tempDir('stage');
+    const prefix = ROOT.replace(/\/$/, '');
+    await promisify(execFile)('bash', [join(ROOT, 'scripts/install-service.sh'), '--root', stage, '--prefix', prefix]);
+    const unit = readFileSync(join(stage, 'etc/systemd/system/fieldgate.service'), 'utf8');
+    const argv = /^ExecStart=(.*) run -c \S+$/m.exec(unit)![1]!.split(' ');
+    const r = await promisify(execFile)(argv[0]!, [...argv.slice(1), 'validate', '-c', join(ROOT, 'config/village-water.yaml')]);
+    expect(r.stdout).toMatch(/village-water\.yaml: ok \(1 bus, 3 devices/);
   });
 
   it('refuses an unknown option', async () => {

@@ -6,6 +6,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { basename } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -15,22 +16,51 @@ export type Entry = { label: string; args: string[] };
 
 export const FROM_SOURCE: Entry = { label: 'the sources through tsx', args: ['--import', 'tsx', `${ROOT}src/cli/main.ts`] };
 
-let built: Entry | string | undefined;
+const built = new Map<string, Entry | string>();
+const MAIN = 'src/cli/main.ts';
 
-/** The bundle as `npm run build` makes it, into a private folder; a reason string when it cannot be built. */
-export function bundled(): Entry | string {
-  if (built) return built;
+/**
+ * The bundle as `npm run build` makes it, into a private folder; a reason string when it cannot be built. With
+ * `entry` (a benchmark's own process, e.g. bench/drain-child.ts) the same build with that entry point, so the
+ * figures are those of the code as it ships.
+ */
+export function bundled(entry = MAIN): Entry | string {
+  const known = built.get(entry);
+  if (known) return known;
   const script = (JSON.parse(readFileSync(`${ROOT}package.json`, 'utf8')) as { scripts?: Record<string, string> }).scripts?.build ?? '';
   const words = script.split(/\s+/);
-  if (words[0] !== 'esbuild') return (built = `package.json has no esbuild "build" script (${script || 'none'})`);
-  const args = words.slice(1).map((w) => (w.startsWith('--outdir=') ? `--outdir=${OUT}` : w));
-  const r = spawnSync(`${ROOT}node_modules/.bin/esbuild`, args, { cwd: ROOT, encoding: 'utf8' });
-  if (r.status !== 0) return (built = `esbuild failed: ${(r.stderr || r.error?.message || '').trim().split('\n')[0]}`);
-  return (built = { label: 'the bundle `npm run build` makes', args: [`${OUT}/main.js`] });
+  const name = basename(entry).replace(/\.ts$/, '');
+  const out = entry === MAIN ? OUT : `${OUT}-${name}`;
+  let result: Entry | string;
+  if (words[0] !== 'esbuild' || !words.includes(MAIN)) {
+    result = `package.json has no esbuild "build" script of ${MAIN} (${script || 'none'})`;
+  } else {
+    const args = words.slice(1).map((w) => (w.startsWith('--outdir=') ? `--outdir=${out}` : w === MAIN ? entry : w));
+    const r = spawnSync(`${ROOT}node_modules/.bin/esbuild`, args, { cwd: ROOT, encoding: 'utf8' });
+    result =
+      r.status !== 0
+        ? `esbuild failed: ${(r.stderr || r.error?.message || '').trim().split('\n')[0]}`
+        : { label: 'the bundle `npm run build` makes', args: [`${out}/${name}.js`] };
+  }
+  built.set(entry, result);
+  return result;
 }
 
-/** The bundle when it builds, else the sources. */
+/**
+ * The node flags the service runs the daemon with (`node_flags` in scripts/install-service.sh, on the unit's
+ * ExecStart), read from there so a benchmark measures what is deployed.
+ */
+export function serviceNodeFlags(): string[] {
+  const script = readFileSync(`${ROOT}scripts/install-service.sh`, 'utf8');
+  const m = /^node_flags="([^"]*)"$/m.exec(script);
+  if (!m) throw new Error('scripts/install-service.sh has no node_flags="..." line');
+  return m[1]!.trim().split(/\s+/).filter(Boolean);
+}
+
+/** The bundle when it builds, else the sources; with the service's node flags, as the daemon is deployed. */
 export function shipped(): Entry {
   const b = bundled();
-  return typeof b === 'string' ? FROM_SOURCE : b;
+  const flags = serviceNodeFlags();
+  const e = typeof b === 'string' ? FROM_SOURCE : b;
+  return { label: `${e.label}, with the service unit's node flags (${flags.join(' ')})`, args: [...flags, ...e.args] };
 }

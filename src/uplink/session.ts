@@ -111,6 +111,9 @@ export class MqttSession extends EventEmitter {
     let lastError: unknown;
     client.on('connect', () => {
       up = true;
+      // Nagle would hold the short tail of a PUBLISH until the broker ACKs the segments before it, and a
+      // delayed ACK then stalls the in-flight window for tens of milliseconds.
+      (client.stream as { setNoDelay?: (on: boolean) => void } | undefined)?.setNoDelay?.(true);
       this.generation++;
       this.delay = this.opts.reconnectMinMs;
       this.connectedSince = Date.now();
