@@ -24,7 +24,16 @@ function parseTime(flag: string, raw: string | undefined): number | undefined {
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 
 export function register(program: Command): void {
-  const buffer = program.command('buffer').summary('inspect and export the outbox (works while the daemon runs)');
+  const buffer = program
+    .command('buffer')
+    .summary('inspect and export the outbox (works while the daemon runs)')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  fieldgate buffer stats -c /etc/fieldgate/config.yaml
+  fieldgate buffer export -c /etc/fieldgate/config.yaml --from 2026-11-01T00:00:00Z > november.jsonl`,
+    );
   buffer
     .command('stats')
     .summary('samples, bytes, oldest and newest time, seq range, dropped counts')
