@@ -14,8 +14,7 @@ import { configSchema } from '../src/config/schema.js';
 import { startGateway, type Gateway } from '../src/gateway.js';
 import { startEmbeddedBroker, type EmbeddedBroker } from '../src/sim/broker.js';
 import { startSimulator, type RunningSimulator } from '../src/sim/server.js';
-import { startStatusServer, type StatusServer } from '../src/status/server.js';
-import { StatusState } from '../src/status/state.js';
+import { StatusSurface } from '../src/status/surface.js';
 import { chromiumPath, needPeers, tempDir } from './helpers/peers.js';
 
 const ROOT = new URL('..', import.meta.url).pathname;
@@ -46,10 +45,10 @@ describe.skipIf(skip)('status page in Chromium', () => {
   let broker: EmbeddedBroker;
   let brokerClosed = false;
   let gateway: Gateway;
-  let server: StatusServer;
+  let status: StatusSurface;
+  let server: { url: string };
   let context: BrowserContext;
   let page: Page;
-  const state = new StatusState();
   const problems: string[] = [];
   const outside: string[] = [];
 
@@ -59,11 +58,11 @@ describe.skipIf(skip)('status page in Chromium', () => {
     sim = await startSimulator({ scenario: 'village-water', tcp: { host: '127.0.0.1', port: 0 }, seed: 7 });
     broker = await startEmbeddedBroker('127.0.0.1', 0);
     const logger = pino({ level: 'silent' });
-    gateway = startGateway(siteConfig(sim.tcpPort!, broker.url, dir), logger, {
-      onSamples: (s) => state.observe(s),
-      onAlarm: (a) => state.observeAlarm(a),
-    });
-    server = await startStatusServer({ listen: '127.0.0.1:0', token: TOKEN, state, gateway: () => gateway, logger });
+    // Wired as `fieldgate run` wires it.
+    status = new StatusSurface({ gateway: () => gateway, logger });
+    gateway = startGateway(siteConfig(sim.tcpPort!, broker.url, dir), logger, status.hooks);
+    await status.apply({ enabled: true, listen: '127.0.0.1:0', token: TOKEN });
+    server = { url: status.url! };
     context = await chromium.launchPersistentContext(join(dir, 'chromium-profile'), {
       executablePath: chromiumPath() ?? '/usr/bin/chromium',
       headless: true,
@@ -85,7 +84,7 @@ describe.skipIf(skip)('status page in Chromium', () => {
 
   afterAll(async () => {
     await context?.close();
-    await server?.close();
+    await status?.close();
     await gateway?.stop();
     if (!brokerClosed) await broker?.close();
     await sim?.close();
@@ -113,7 +112,7 @@ describe.skipIf(skip)('status page in Chromium', () => {
 
   it('puts a new alarm on top, in red, at once', async () => {
     expect(await page.locator('.no-alarms').textContent()).toBe('No active alarms');
-    state.observeAlarm({ state: 'raised', device: 'pump_house', point: 'tank_level', alarm: 'low', type: 'low', severity: 'major', value: 0.42, limit: 0.5, ts: Date.now(), message: 'Tank nearly dry' });
+    status.hooks.onAlarm({ state: 'raised', device: 'pump_house', point: 'tank_level', alarm: 'low', type: 'low', severity: 'major', value: 0.42, limit: 0.5, ts: Date.now(), message: 'Tank nearly dry' });
     const alarm = page.locator('#alarms .alarm');
     await expect.poll(() => alarm.count(), { timeout: 3000 }).toBe(1);
     expect(await alarm.textContent()).toMatch(/major\s*Tank nearly dry.*pump_house · tank_level: reading 0\.42 m, low limit 0\.5 m.*Since \d\d:\d\d/);
