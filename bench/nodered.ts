@@ -15,7 +15,7 @@ import { MIN_POLL_MS, POINTS, requestBlocks } from './lib/workload.js';
 
 const SATURATION_S = seconds('FIELDGATE_BENCH_SATURATION_S', 12);
 const STEADY_S = seconds('FIELDGATE_BENCH_STEADY_S', 30);
-const OUTAGE_S = seconds('FIELDGATE_BENCH_OUTAGE_S', 30);
+const OUTAGE_S = seconds('FIELDGATE_BENCH_OUTAGE_S', 60);
 const RECOVERY_S = 30;
 const WARMUP_MS = 3000;
 const GRACE_MS = 4000;
@@ -101,18 +101,24 @@ function unavailable(reason: string): string {
 /** What held each system back at saturation, in words, with this run's figures. */
 function limits(fg: Measured, nr: Measured): string[] {
   const ceiling = (POINTS / MIN_POLL_MS) * 1000;
+  const busy = (m: Measured) => m.cpuPct >= 90;
+  const share = (m: Measured) => (busy(m) ? `${f1(m.cpuPct)} %, a whole core` : `${f1(m.cpuPct)} %`);
   return [
-    `What limits each. Neither used a whole core (fieldgate ${f1(fg.cpuPct)} %, Node-RED ${f1(nr.cpuPct)} % against the bare responder).`,
-    `fieldgate polls every device at most once per pollIntervalMs, one request at a time on its connection: ${int(POINTS)} points every`,
-    `${MIN_POLL_MS} ms is a ceiling of ${int(ceiling)} samples/s for this map, of which it reached ${f1((fg.delivered / fg.seconds / ceiling) * 100)} %. Below the ceiling the cycles`,
-    "stretch because one event loop serves the four connections and also inserts every sample into SQLite synchronously (the",
-    "largest share of its busy time in the `e2e` profile), and because the two cores are shared with the simulator, broker,",
-    "subscriber and other work; against the simulator, modbus-serial's ServerTCP answers each request after a 0 ms timer",
-    '(about 700 requests/s a connection, see `modbus-tcp`). Node-RED: node-red-contrib-modbus sends the next command of a',
-    "unit only after the answer to the last, behind a 1 ms timer (commandDelay) and another before each read, and rejects",
-    'reads once 100 wait for a unit ("Queue full"); its 42 read nodes firing every 10 ms mostly fill that queue. Slower',
-    'polls (25 to 100 ms, tried apart from this run) did not deliver more. Each value then costs it a message object, an',
-    'MQTT PUBLISH and a PUBACK: the CPU per value above.',
+    `What limits each, against the bare responder (CPU: fieldgate ${share(fg)}, Node-RED ${share(nr)}; above 100 % is`,
+    "V8's helper threads beside the event loop). fieldgate polls every device at most once per pollIntervalMs, one request at a",
+    `time on its connection: ${int(POINTS)} points every ${MIN_POLL_MS} ms is a ceiling of ${int(ceiling)} samples/s for this map, of which it reached`,
+    `${f1((fg.delivered / fg.seconds / ceiling) * 100)} %. ` +
+      (busy(fg)
+        ? 'Its event loop is the limit: one thread polls the four connections, decodes, inserts every sample into SQLite and'
+        : 'Below the ceiling the cycles stretch because one event loop serves the four connections and also inserts every sample'),
+    busy(fg)
+      ? 'publishes (the `e2e` profile shows where that time goes); the two cores are also shared with the simulator, broker and subscriber.'
+      : 'into SQLite synchronously, and because the two cores are shared with the simulator, broker, subscriber and other work.',
+    "Against the simulator, modbus-serial's ServerTCP answers each request after a 0 ms timer (about 700 requests/s a",
+    'connection, see `modbus-tcp`). Node-RED: node-red-contrib-modbus sends the next command of a unit only after the answer',
+    'to the last, behind a 1 ms timer (commandDelay) and another before each read, and rejects reads once 100 wait for a unit',
+    `("Queue full"); its 42 read nodes firing every ${MIN_POLL_MS} ms keep that queue full. Each value then costs it a message object,`,
+    'an MQTT PUBLISH and a PUBACK: the CPU per value above.',
   ];
 }
 

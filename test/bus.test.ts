@@ -69,6 +69,16 @@ describe('bus scheduling over Modbus TCP', () => {
     expect(samples.of('flow_meter', 'measuring')[0]!.value).toBeTypeOf('boolean');
   });
 
+  it('at pollIntervalMs 1 polls back to back, one transaction at a time, with every sample good', async () => {
+    const { samples } = await start({}, 1);
+    await samples.until((all) => all.filter((s) => s.point === 'inlet_pressure').length >= 50, 15_000);
+    const inlet = samples.of('pump_house', 'inlet_pressure');
+    expect(inlet.every((s) => s.quality === 'good')).toBe(true);
+    // Back to back: each poll waits for the one before, so acquisition times never go backwards or bunch up at once.
+    for (let i = 1; i < inlet.length; i++) expect(inlet[i]!.ts).toBeGreaterThanOrEqual(inlet[i - 1]!.ts);
+    expect(samples.of('flow_meter', 'flow').every((s) => s.quality === 'good')).toBe(true);
+  });
+
   it('names a Modbus exception on the affected request only', async () => {
     const { samples, rec } = await start();
     await samples.until((all) => all.filter((s) => s.point === 'missing').length >= 3);

@@ -5,7 +5,7 @@
  */
 import { stringify } from 'yaml';
 import { resolvedType } from '../../src/config/points.js';
-import { configSchema, type DeviceConfig, type PointConfig } from '../../src/config/schema.js';
+import { MIN_POLL_INTERVAL_MS, configSchema, type DeviceConfig, type PointConfig } from '../../src/config/schema.js';
 import { validateConfig } from '../../src/config/validate.js';
 import { compileDevice } from '../../src/sources/modbus/device.js';
 import { syntheticDevices } from '../modbus-tcp.js';
@@ -13,7 +13,7 @@ import { syntheticDevices } from '../modbus-tcp.js';
 export const GATEWAY_ID = 'bench';
 export const TOPIC_PREFIX = 'fieldgate';
 /** The smallest poll interval the configuration schema accepts. */
-export const MIN_POLL_MS = 10;
+export const MIN_POLL_MS = MIN_POLL_INTERVAL_MS;
 
 export interface FieldgateFileOptions {
   dataDir: string;

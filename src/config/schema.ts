@@ -10,6 +10,9 @@ import { lineBusKeys, lineDeviceKeys, processingKeys } from './processing-schema
 const id = z.string().regex(/^[A-Za-z0-9_-]+$/, 'must match [A-Za-z0-9_-]+ (letters, digits, _ and -)');
 const ms = (def: number) => z.number().int().min(0).max(86_400_000).default(def);
 
+/** The smallest pollIntervalMs: 1 polls a device back to back, as fast as it and its line answer. */
+export const MIN_POLL_INTERVAL_MS = 1;
+
 export const gatewaySchema = z.strictObject({
   id,
   dataDir: z.string().min(1).default('./data'),
@@ -101,7 +104,7 @@ export const deviceSchema = z.strictObject({
   bus: id,
   /** Modbus unit id (slave address); required on Modbus buses, not used on line buses. */
   unit: z.number().int().min(1, 'unit must be 1-247').max(247, 'unit must be 1-247').optional(),
-  pollIntervalMs: z.number().int().min(10).max(86_400_000).default(1000),
+  pollIntervalMs: z.number().int().min(MIN_POLL_INTERVAL_MS).max(86_400_000).default(1000),
   /** Largest request, in registers (fc 3/4); some modules reject reads longer than 16-64. */
   maxRegistersPerRequest: z.number().int().min(1).max(125).default(125),
   /** Largest request, in bits (fc 1/2). */
