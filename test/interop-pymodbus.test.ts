@@ -195,6 +195,36 @@ describe.skipIf(skip)('interop with pymodbus and mbpoll', () => {
     });
   });
 
+  describe('RTU over TCP (a serial device server in transparent mode)', () => {
+    let server: PymodbusPeer;
+    beforeAll(async () => {
+      server = await startPymodbus({ rtuOverTcp: true, holding: registers(be('float32', 123.456), 'CDAB'), input: [11, 22, 33], coils: [true, false, true] });
+    });
+    afterAll(async () => {
+      await server?.stop();
+    });
+
+    it('reads and writes with raw RTU frames, from the CLI and from a bus', async () => {
+      const target = `rtu-over-tcp://127.0.0.1:${server.port}`;
+      const r = await fieldgate(['read', target, '--unit', '1', '--address', '0', '--type', 'float32', '--order', 'CDAB', '--json']);
+      expect(r.stderr).toBe('');
+      expect(JSON.parse(r.stdout).values).toEqual([123.456]);
+      const link = new ModbusLink({ transport: 'rtu-over-tcp', host: '127.0.0.1', port: server.port! }, 2000);
+      await link.open();
+      try {
+        expect(await link.read(1, 4, 0, 3)).toEqual([11, 22, 33]);
+        expect(await link.read(1, 1, 0, 3)).toEqual([true, false, true]);
+        await link.write(1, 16, 0, [500, 600]);
+        expect(await link.read(1, 3, 0, 2)).toEqual([500, 600]);
+        // An address outside the table: the exception comes back as an RTU exception frame and is named.
+        await expect(link.read(1, 4, 90, 1)).rejects.toMatchObject({ kind: 'exception', code: 2 });
+        expect(await link.read(1, 4, 1, 1)).toEqual([22]);
+      } finally {
+        await link.close();
+      }
+    });
+  });
+
   describe('mbpoll reading our simulator', () => {
     let sim: RunningSimulator;
     beforeAll(async () => {

@@ -162,6 +162,8 @@ export interface PymodbusOptions extends ModbusUnitMap {
   /** Serve RTU on this serial path instead of TCP. */
   serialPath?: string;
   baudRate?: number;
+  /** On TCP, raw RTU frames instead of Modbus TCP (a serial device server in transparent mode). */
+  rtuOverTcp?: boolean;
 }
 
 export type ModbusTable = 'holding' | 'input' | 'coils' | 'discrete';
@@ -181,9 +183,9 @@ export interface PymodbusPeer {
  * answer (the request times out); an address outside a table answers exception 2.
  */
 export async function startPymodbus(map: PymodbusOptions): Promise<PymodbusPeer> {
-  const { units = [], tcpPort, serialPath, baudRate, ...top } = map;
+  const { units = [], tcpPort, serialPath, baudRate, rtuOverTcp, ...top } = map;
   const hasTop = units.length === 0 || Object.keys(top).length > 0;
-  const spec = { units: hasTop ? [{ unit: 1, ...top }, ...units] : units, tcpPort, serialPath, baudRate };
+  const spec = { units: hasTop ? [{ unit: 1, ...top }, ...units] : units, tcpPort, serialPath, baudRate, rtuOverTcp };
   const dir = tempDir('pymodbus');
   let proc: PeerProcess | undefined;
   let port: number | undefined;

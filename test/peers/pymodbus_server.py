@@ -92,9 +92,12 @@ async def control_loop(context, stop):
 
 
 async def serve_tcp(spec, context):
+    # rtuOverTcp: raw RTU frames (unit, PDU, CRC) on the socket, as a serial device server relays them.
+    extra = {"framer": ModbusRtuFramer} if spec.get("rtuOverTcp") else {}
     server = await StartAsyncTcpServer(
         context=context,
         address=("127.0.0.1", int(spec.get("tcpPort") or 0)),
+        **extra,
         defer_start=True,
         ignore_missing_slaves=True,
         allow_reuse_address=True,

@@ -56,6 +56,23 @@ export function classifyError(err: unknown, timeoutMs: number): ModbusError {
   return new ModbusError('disconnected', message);
 }
 
+/** The largest Modbus frame is 260 bytes (TCP) or 256 (RTU); more than this waiting is never one reply. */
+const MAX_PENDING_BYTES = 4096;
+const KEEP_BYTES = 512;
+
+/** modbus-serial's port objects, by the private fields its ports use for their receive buffers. */
+interface PortInternals extends EventEmitter {
+  _client?: EventEmitter;
+  /** RTUBufferedPort, TelnetPort. */
+  _buffer?: Buffer;
+  /** TcpPort. */
+  _clientRcvData?: Buffer;
+}
+
+function portOf(client: ModbusRTU): PortInternals | undefined {
+  return (client as unknown as { _port?: PortInternals })._port;
+}
+
 function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
@@ -104,7 +121,9 @@ export class ModbusLink extends EventEmitter {
       } else if (t.transport === 'tcp') {
         await client.connectTCP(t.host, { port: t.port, timeout: this.timeoutMs });
       } else {
-        await withTimeout(client.connectTcpRTUBuffered(t.host, { port: t.port }), Math.max(this.timeoutMs, 3000));
+        // Raw RTU frames (unit, PDU, CRC) over a TCP socket, as a serial device server in transparent mode relays
+        // them: modbus-serial's TelnetPort. (Its TcpRTUBufferedPort speaks MBAP, i.e. Modbus TCP, despite the name.)
+        await withTimeout(client.connectTelnet(t.host, { port: t.port }), Math.max(this.timeoutMs, 3000));
       }
     } catch (err) {
       client.close(() => {});
@@ -122,16 +141,37 @@ export class ModbusLink extends EventEmitter {
     this.watchSocket(client);
   }
 
-  /** TCP sockets can fail with 'error' before 'close'; serial ports too when the adapter is pulled. */
+  /**
+   * TCP sockets can fail with 'error' before 'close'; serial ports too when the adapter is pulled. And the
+   * receive buffers of modbus-serial's ports are bounded here: the RTU ports keep every byte until one matches
+   * the pending request (line noise, another master's traffic), the TCP port waits for as many bytes as a
+   * garbled MBAP header announces. Checked after the port's own handler has seen the data.
+   */
   private watchSocket(client: ModbusRTU): void {
-    const port = (client as unknown as { _port?: EventEmitter & { _client?: EventEmitter } })._port;
+    const port = portOf(client);
     port?.on?.('error', () => {});
     port?._client?.on?.('error', () => {});
+    port?._client?.on?.('data', () => {
+      if (port._buffer && port._buffer.length > MAX_PENDING_BYTES) port._buffer = port._buffer.subarray(-KEEP_BYTES);
+      if (port._clientRcvData && port._clientRcvData.length > MAX_PENDING_BYTES) port._clientRcvData = Buffer.alloc(0);
+    });
+  }
+
+  /**
+   * One transaction at a time: bytes still waiting when a new one starts belong to an earlier one that failed
+   * (a truncated frame, a reply after its timeout, noise). Left there, a partial MBAP frame would swallow every
+   * later reply on the connection, and a stale RTU frame could be taken for the new reply.
+   */
+  private flushInput(client: ModbusRTU): void {
+    const port = portOf(client);
+    if (port?._buffer?.length) port._buffer = Buffer.alloc(0);
+    if (port?._clientRcvData?.length) port._clientRcvData = Buffer.alloc(0);
   }
 
   async read(unit: number, fc: ReadFc, address: number, count: number): Promise<number[] | boolean[]> {
     const client = this.requireOpen();
     client.setID(unit);
+    this.flushInput(client);
     try {
       switch (fc) {
         case 1:
@@ -151,6 +191,7 @@ export class ModbusLink extends EventEmitter {
   async write(unit: number, fc: WriteFc, address: number, values: number[] | boolean[]): Promise<void> {
     const client = this.requireOpen();
     client.setID(unit);
+    this.flushInput(client);
     try {
       switch (fc) {
         case 5:
