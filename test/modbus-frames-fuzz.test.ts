@@ -238,3 +238,25 @@ for (const transport of ['tcp', 'rtu-over-tcp'] as const) {
     });
   });
 }
+
+describe('a connection that dies during a request', () => {
+  for (const transport of ['tcp', 'rtu-over-tcp'] as const) {
+    it(`ends the request with a link error over ${transport}, never leaves it pending`, async () => {
+      // The device hangs up the moment a request arrives, as a serial server rebooting or a pulled cable does.
+      const server = createServer((socket) => socket.on('data', () => socket.destroy()));
+      await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+      const link = new ModbusLink({ transport, host: '127.0.0.1', port: (server.address() as { port: number }).port }, 5000);
+      try {
+        await link.open();
+        const outcome = await link.read(1, 3, 0, 2).then(
+          () => 'data',
+          (err: unknown) => (err instanceof ModbusError ? err.kind : `not a ModbusError: ${String(err)}`),
+        );
+        expect(['disconnected', 'timeout']).toContain(outcome);
+      } finally {
+        await link.close();
+        await new Promise((r) => server.close(r));
+      }
+    }, 15_000);
+  }
+});

@@ -59,6 +59,8 @@ export function classifyError(err: unknown, timeoutMs: number): ModbusError {
 /** The largest Modbus frame is 260 bytes (TCP) or 256 (RTU); more than this waiting is never one reply. */
 const MAX_PENDING_BYTES = 4096;
 const KEEP_BYTES = 512;
+/** How long past timeoutMs a transaction may stay unsettled before the link is declared stuck. */
+const STUCK_GRACE_MS = 2000;
 
 /** modbus-serial's port objects, by the private fields its ports use for their receive buffers. */
 interface PortInternals extends EventEmitter {
@@ -173,16 +175,18 @@ export class ModbusLink extends EventEmitter {
     client.setID(unit);
     this.flushInput(client);
     try {
-      switch (fc) {
-        case 1:
-          return (await client.readCoils(address, count)).data.slice(0, count);
-        case 2:
-          return (await client.readDiscreteInputs(address, count)).data.slice(0, count);
-        case 3:
-          return (await client.readHoldingRegisters(address, count)).data;
-        case 4:
-          return (await client.readInputRegisters(address, count)).data;
-      }
+      return await this.guarded(async () => {
+        switch (fc) {
+          case 1:
+            return (await client.readCoils(address, count)).data.slice(0, count);
+          case 2:
+            return (await client.readDiscreteInputs(address, count)).data.slice(0, count);
+          case 3:
+            return (await client.readHoldingRegisters(address, count)).data;
+          case 4:
+            return (await client.readInputRegisters(address, count)).data;
+        }
+      });
     } catch (err) {
       throw this.failure(err);
     }
@@ -193,22 +197,48 @@ export class ModbusLink extends EventEmitter {
     client.setID(unit);
     this.flushInput(client);
     try {
-      switch (fc) {
-        case 5:
-          await client.writeCoil(address, Boolean(values[0]));
-          return;
-        case 6:
-          await client.writeRegister(address, Number(values[0]));
-          return;
-        case 15:
-          await client.writeCoils(address, values.map(Boolean));
-          return;
-        case 16:
-          await client.writeRegisters(address, values.map(Number));
-          return;
-      }
+      await this.guarded(async () => {
+        switch (fc) {
+          case 5:
+            await client.writeCoil(address, Boolean(values[0]));
+            return;
+          case 6:
+            await client.writeRegister(address, Number(values[0]));
+            return;
+          case 15:
+            await client.writeCoils(address, values.map(Boolean));
+            return;
+          case 16:
+            await client.writeRegisters(address, values.map(Number));
+            return;
+        }
+      });
     } catch (err) {
       throw this.failure(err);
+    }
+  }
+
+  /**
+   * A transaction always ends: when the port closes under it (an adapter pulled mid-request can leave
+   * modbus-serial's promise pending for good), or when neither a reply nor the library's own timeout came
+   * well after timeoutMs. Either way the link is dropped, so the bus reopens it instead of waiting forever.
+   */
+  private async guarded<T>(transaction: () => Promise<T>): Promise<T> {
+    let timer: NodeJS.Timeout | undefined;
+    let onClose: (() => void) | undefined;
+    const stuck = new Promise<never>((_, reject) => {
+      onClose = () => reject(new ModbusError('disconnected', `link to ${describeTarget(this.target)} closed during a request`));
+      this.once('close', onClose);
+      timer = setTimeout(() => {
+        void this.close();
+        reject(new ModbusError('disconnected', `no answer and no timeout from ${describeTarget(this.target)} within ${this.timeoutMs + STUCK_GRACE_MS} ms; reopening`));
+      }, this.timeoutMs + STUCK_GRACE_MS);
+    });
+    try {
+      return await Promise.race([transaction(), stuck]);
+    } finally {
+      clearTimeout(timer);
+      if (onClose) this.off('close', onClose);
     }
   }
 
