@@ -114,6 +114,8 @@ export class ModbusBus extends EventEmitter {
   private async loop(): Promise<void> {
     while (this.running) {
       if (!this.link.isOpen) {
+        // A port can vanish without a 'close' event (a pulled USB adapter, seen by the library only as not open).
+        if (this.state === 'connected') this.onLinkLost('the port or socket is no longer open');
         await this.connect();
         continue;
       }
