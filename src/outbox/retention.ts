@@ -32,6 +32,8 @@ export interface RetentionDeps {
   clock: () => number;
   /** Called after unused reasons were deleted, so cached ids are dropped. */
   onReasonsPruned: () => void;
+  /** Called when rows of a stream are deleted, inside the deleting transaction (which may yet roll back). */
+  onDropped?: (stream: 'sample' | 'event') => void;
 }
 
 export class Retention {
@@ -167,6 +169,7 @@ export class Retention {
   private dropThrough(stream: Stream, reason: DropReason, first: EdgeRow, last: EdgeRow, now: number): number {
     const count = this.s[stream].deleteThrough.run(last[0]).changes;
     if (count === 0) return 0;
+    this.d.onDropped?.(stream);
     this.s.insertDropped.run(reason, stream, first[0], last[0], count, first[1], last[1], now);
     this.s.counters.run(
       stream === 'sample' ? count : 0,

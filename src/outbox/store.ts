@@ -15,7 +15,8 @@ import { Retention } from './retention.js';
 import { prepareRetime } from './retime.js';
 import { readCounters } from './schema.js';
 import { PendingState, prepareState, readStateRows, type StateEntry } from './state.js';
-import type { OutboxOptions, OutboxState, OutboxStats, SampleInput, StartupReport } from './types.js';
+import { RecentSamples } from './recent.js';
+import type { OutboxOptions, OutboxState, OutboxStats, SampleInput, StartupReport, StoredSample } from './types.js';
 import { insertRows, prepareWrites, type Writes } from './writes.js';
 
 const MIB = 1024 * 1024;
@@ -57,6 +58,10 @@ export class Outbox extends OutboxReader {
   private readonly retimeRows = prepareRetime(this.db);
   private readonly stateRows = prepareState(this.db);
   private readonly pendingState = new PendingState();
+  /** The samples of the last commits, served to reads that ask for nothing older (the uplink's live path). */
+  private recent!: RecentSamples;
+  /** Where the commit being written puts its samples for `recent`; unset outside insertOnce (the probe). */
+  private fresh: StoredSample[] | undefined;
   private closed = false;
 
   static open(options: OutboxOptions): Outbox {
@@ -103,13 +108,17 @@ export class Outbox extends OutboxReader {
       log: this.log,
       clock: this.clock,
       onReasonsPruned: () => this.dict.resetReasons(),
+      // Clearing is safe at any moment (reads then go to SQLite), also if the drop's transaction rolls back.
+      onDropped: (stream) => {
+        if (stream === 'sample') this.recent?.clear(this.nextSeq - 1);
+      },
     });
     this.w = prepareWrites(db);
     this.pending = new Pending(this.opts.maxPendingSamples, MAX_PENDING_EVENTS);
     const insert = (n: number) => {
       this.faultInjector?.();
       this.pendingState.write(this.stateRows);
-      return insertRows(this.w, this.dict, this.pending, n, this.nextSeq, this.clock());
+      return insertRows(this.w, this.dict, this.pending, n, this.nextSeq, this.clock(), this.fresh);
     };
     this.insertTxn = db.transaction(insert);
     this.probeTxn = db.transaction((n: number) => {
@@ -121,6 +130,7 @@ export class Outbox extends OutboxReader {
     // Belt and braces: never hand out a seq at or below one already stored.
     const stored = this.maxSeq();
     if (stored !== null && stored >= this.nextSeq) this.nextSeq = stored + 1;
+    this.recent = new RecentSamples(this.nextSeq - 1);
     try {
       this.relaxed(() => this.fitLimits());
     } catch (err) {
@@ -191,7 +201,9 @@ export class Outbox extends OutboxReader {
       }
     }
     try {
-      return this.relaxed(() => this.w.ack(ranges));
+      const removed = this.relaxed(() => this.w.ack(ranges));
+      this.recent.remove(ranges);
+      return removed;
     } catch (err) {
       if (!isStorageFailure(err)) return this.guard(() => { throw err; });
       // Keep them: the rows stay readable meanwhile, which at worst means a duplicate the consumer drops.
@@ -220,10 +232,16 @@ export class Outbox extends OutboxReader {
     return id;
   }
 
+  /** Samples with afterSeq < seq < beforeSeq, ascending, at most `limit`: from memory when the last commits hold them all. */
+  override read(afterSeq: number, limit: number, beforeSeq?: number): StoredSample[] {
+    return this.recent.read(afterSeq, limit, beforeSeq ?? Number.MAX_SAFE_INTEGER) ?? super.read(afterSeq, limit, beforeSeq);
+  }
+
   /** Shifts untrusted samples in [fromSeq, toSeq] by deltaMs and clears their flag (retime.ts). Returns the rows changed. */
   retime(fromSeq: number, toSeq: number, deltaMs: number): number {
     this.assertOpen();
     this.commit(); // queued samples first, so they are corrected too
+    this.recent.clear(this.nextSeq - 1);
     return this.guard(() => this.retimeRows(fromSeq, toSeq, deltaMs));
   }
 
@@ -310,12 +328,17 @@ export class Outbox extends OutboxReader {
 
   private insertOnce(n: number): number {
     const rows = n + this.pending.events.length;
+    const fresh: StoredSample[] = [];
+    this.fresh = fresh;
     try {
       this.nextSeq = this.insertTxn(n);
     } catch (err) {
       this.dict.forget();
       throw err;
+    } finally {
+      this.fresh = undefined;
     }
+    this.recent.add(fresh);
     this.dict.keep();
     this.pending.committed(n);
     this.pendingState.committed();

@@ -1,8 +1,9 @@
 /** The writer's statements, prepared once, and the body of the grouped-commit transaction. */
 import type Database from 'better-sqlite3';
-import { encodeInto, scratch } from './codec.js';
+import { decodeFlags, decodeQuality, decodeValue, encodeInto, scratch } from './codec.js';
 import type { Dictionaries } from './dictionary.js';
 import type { Pending } from './pending.js';
+import type { SampleInput, StoredSample } from './types.js';
 
 export type Writes = ReturnType<typeof prepareWrites>;
 
@@ -50,11 +51,29 @@ export function prepareWrites(db: Database.Database) {
   };
 }
 
+/** The sample as a read of its row returns it: the value through the same encoding, so both are identical. */
+function stored(s: SampleInput, seq: number, series: number, reason: string | null): StoredSample {
+  const meta = scratch.meta;
+  const out: StoredSample = {
+    device: s.device,
+    point: s.point,
+    ts: s.ts,
+    value: decodeValue(meta, scratch.num ?? scratch.txt),
+    quality: decodeQuality(meta),
+    seq,
+    flags: decodeFlags(meta),
+    series,
+  };
+  if (reason !== null) out.reason = reason;
+  return out;
+}
+
 /**
  * Runs inside the commit transaction: every queued event, the memory-drop record, the first n samples, and
  * the counters, with seqs from `seq` on. Events first: they are the urgent ones. Returns the next free seq.
+ * With `fresh`, the samples are also pushed there as reads would return them (RecentSamples).
  */
-export function insertRows(w: Writes, dict: Dictionaries, pending: Pending, n: number, seq: number, now: number): number {
+export function insertRows(w: Writes, dict: Dictionaries, pending: Pending, n: number, seq: number, now: number, fresh?: StoredSample[]): number {
   for (const e of pending.events) w.insertEvent.run(seq++, e.ts, e.kind, e.payload);
   const d = pending.drop;
   if (d) {
@@ -68,12 +87,15 @@ export function insertRows(w: Writes, dict: Dictionaries, pending: Pending, n: n
     for (let k = 0, j = 0; k < INSERT_ROWS_PER_CALL; k++) {
       const s = queue.at(i + k);
       encodeInto(scratch, s.value, s.quality, s.flags ?? 0);
+      const sid = dict.seriesId(s.device, s.point);
+      const reason = s.reason === undefined || s.reason === null ? null : s.reason;
+      fresh?.push(stored(s, seq, sid, reason));
       bulk[j++] = seq++;
       bulk[j++] = s.ts;
-      bulk[j++] = dict.seriesId(s.device, s.point);
+      bulk[j++] = sid;
       bulk[j++] = scratch.meta;
       bulk[j++] = scratch.num;
-      bulk[j++] = s.reason === undefined || s.reason === null ? null : dict.reasonId(s.reason);
+      bulk[j++] = reason === null ? null : dict.reasonId(reason);
       bulk[j++] = scratch.txt;
     }
     w.insertSamples.run(bulk);
@@ -83,6 +105,7 @@ export function insertRows(w: Writes, dict: Dictionaries, pending: Pending, n: n
     const sid = dict.seriesId(s.device, s.point);
     const rid = s.reason === undefined || s.reason === null ? null : dict.reasonId(s.reason);
     encodeInto(scratch, s.value, s.quality, s.flags ?? 0);
+    fresh?.push(stored(s, seq, sid, rid === null ? null : s.reason!));
     w.insertSample.run(seq++, s.ts, sid, scratch.meta, scratch.num, rid, scratch.txt);
   }
   w.afterInsert.run(seq, n, pending.events.length, pending.dropped);
