@@ -50,17 +50,9 @@ Example:
       const notify = systemdNotifier(logger);
       const status = new StatusSurface({ gateway: () => gateway, logger });
       let gateway = startGateway(config, logger, status.hooks);
-      await status.apply(config.status);
-      notify.ready(`polling ${config.devices.length} devices on ${config.buses.length} buses`);
       let reloading = Promise.resolve();
-      process.on('SIGHUP', () => {
-        logger.info({ file: flags.config }, 'SIGHUP: reloading the configuration');
-        reloading = reloading.then(async () => {
-          gateway = await reload(flags.config, gateway, logger, status.hooks);
-          await status.apply(gateway.config.status);
-        });
-      });
-      await new Promise<void>((resolve) => {
+      // Signal handlers before anything is awaited: a SIGTERM during start-up must still stop cleanly.
+      const stopped = new Promise<void>((resolve) => {
         const stop = (signal: string) => {
           logger.info({ signal }, 'stopping');
           notify.stopping();
@@ -73,6 +65,17 @@ Example:
         process.once('SIGINT', stop);
         process.once('SIGTERM', stop);
       });
+      process.on('SIGHUP', () => {
+        logger.info({ file: flags.config }, 'SIGHUP: reloading the configuration');
+        reloading = reloading.then(async () => {
+          gateway = await reload(flags.config, gateway, logger, status.hooks);
+          await status.apply(gateway.config.status);
+        });
+      });
+      reloading = reloading.then(() => status.apply(config.status));
+      await reloading;
+      notify.ready(`polling ${config.devices.length} devices on ${config.buses.length} buses`);
+      await stopped;
       notify.close();
       logger.flush();
     });
