@@ -5,13 +5,13 @@
  * holds every sample the database holds. Acked rows leave it as they leave the database; retention drops and
  * changes to stored rows in place (retime) empty it. Bounded; the oldest go first.
  */
+import { PendingQueue } from './pending.js';
 import type { StoredSample } from './types.js';
 
 export const RECENT_MAX = 32_768;
 
 export class RecentSamples {
-  private rows: StoredSample[] = [];
-  private head = 0;
+  private rows = new PendingQueue<StoredSample>();
   /** Every stored sample with seq > floor is in `rows`. */
   private floor: number;
 
@@ -20,24 +20,25 @@ export class RecentSamples {
   }
 
   get size(): number {
-    return this.rows.length - this.head;
+    return this.rows.length;
   }
 
   /** Samples just committed, ascending and above everything held. */
   add(fresh: StoredSample[]): void {
-    if (fresh.length === 0) return;
     for (const s of fresh) this.rows.push(s);
-    const excess = this.size - RECENT_MAX;
-    if (excess > 0) this.dropFront(excess);
+    const excess = this.rows.length - RECENT_MAX;
+    if (excess > 0) {
+      this.floor = this.rows.at(excess - 1).seq;
+      this.rows.shift(excess);
+    }
   }
 
   /** What OutboxReader.read returns for the same arguments, or undefined when not all of it is held here. */
   read(afterSeq: number, limit: number, beforeSeq: number): StoredSample[] | undefined {
     if (afterSeq < this.floor) return undefined;
-    const start = this.firstAbove(afterSeq);
     const out: StoredSample[] = [];
-    for (let i = start; i < this.rows.length && out.length < limit; i++) {
-      const s = this.rows[i]!;
+    for (let i = this.firstAbove(afterSeq); i < this.rows.length && out.length < limit; i++) {
+      const s = this.rows.at(i);
       if (s.seq >= beforeSeq) break;
       out.push(s);
     }
@@ -46,18 +47,19 @@ export class RecentSamples {
 
   /** Acked ranges (inclusive), as deleted from the database. */
   remove(ranges: ReadonlyArray<readonly [number, number]>): void {
-    if (this.size === 0) return;
-    const live = this.rows[this.rows.length - 1]!.seq;
-    const first = this.rows[this.head]!.seq;
-    const hit = ranges.filter(([from, to]) => to >= first && from <= live);
-    if (hit.length === 0) return;
+    if (this.rows.length === 0) return;
+    const first = this.rows.at(0).seq;
+    const last = this.rows.at(this.rows.length - 1).seq;
+    const hit = ranges.filter(([from, to]) => to >= first && from <= last);
+    const acked = (seq: number) => hit.some(([from, to]) => seq >= from && seq <= to);
     // Acks come oldest first: most of the time only the front moves.
-    while (this.size > 0 && hit.some(([from, to]) => this.rows[this.head]!.seq >= from && this.rows[this.head]!.seq <= to)) this.head++;
-    if (hit.some(([from, to]) => to >= (this.rows[this.head]?.seq ?? Infinity))) {
-      this.rows = this.rows.slice(this.head).filter((s) => !hit.some(([from, to]) => s.seq >= from && s.seq <= to));
-      this.head = 0;
-    }
-    this.compact();
+    let n = 0;
+    while (n < this.rows.length && acked(this.rows.at(n).seq)) n++;
+    this.rows.shift(n);
+    if (this.rows.length === 0 || !hit.some(([, to]) => to >= this.rows.at(0).seq)) return;
+    const kept = new PendingQueue<StoredSample>();
+    for (let i = 0; i < this.rows.length; i++) if (!acked(this.rows.at(i).seq)) kept.push(this.rows.at(i));
+    this.rows = kept;
   }
 
   /**
@@ -65,33 +67,16 @@ export class RecentSamples {
    * place (retime) or deleted by retention; `lastSeq` is the highest seq assigned so far.
    */
   clear(lastSeq: number): void {
-    this.rows = [];
-    this.head = 0;
+    this.rows = new PendingQueue<StoredSample>();
     this.floor = lastSeq;
   }
 
-  private dropFront(n: number): void {
-    this.head += n;
-    this.floor = this.rows[this.head - 1]!.seq;
-    this.compact();
-  }
-
-  private compact(): void {
-    if (this.head === this.rows.length) {
-      this.rows = [];
-      this.head = 0;
-    } else if (this.head > 4096 && this.head * 2 > this.rows.length) {
-      this.rows = this.rows.slice(this.head);
-      this.head = 0;
-    }
-  }
-
   private firstAbove(seq: number): number {
-    let lo = this.head;
+    let lo = 0;
     let hi = this.rows.length;
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
-      if (this.rows[mid]!.seq <= seq) lo = mid + 1;
+      if (this.rows.at(mid).seq <= seq) lo = mid + 1;
       else hi = mid;
     }
     return lo;
