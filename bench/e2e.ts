@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { pathToFileURL } from 'node:url';
 import { startBroker } from './lib/broker.js';
-import { FROM_SOURCE, shipped } from './lib/bundle.js';
+import { FROM_SOURCE, bundled, serviceNodeFlags, shipped, type Entry } from './lib/bundle.js';
 import { summarize, type ProfileSummary } from './lib/profile.js';
 import { f1, int, load, seconds } from './lib/format.js';
 import { acquired, launch, measure } from './lib/phase.js';
@@ -29,11 +29,11 @@ interface Row {
   cells: (string | number)[];
 }
 
-async function saturation(kind: SimKind, busPerDevice: boolean): Promise<Row> {
+async function saturation(kind: SimKind, busPerDevice: boolean, entry?: Entry): Promise<Row> {
   const broker = await startBroker();
   const sim = await startSim(kind);
   try {
-    const sys = await launch('fieldgate', { sim, broker, pollIntervalMs: MIN_POLL_MS, busPerDevice });
+    const sys = await launch('fieldgate', { sim, broker, pollIntervalMs: MIN_POLL_MS, busPerDevice, entry });
     await sleep(WARMUP_MS);
     const w = await measure([sys], SATURATION_S, { sim: sim.pid, broker: broker.pid(), sub: process.pid });
     await sleep(GRACE_MS);
@@ -41,7 +41,7 @@ async function saturation(kind: SimKind, busPerDevice: boolean): Promise<Row> {
     const acq = acquired(m, sys);
     const lost = sys.sub.lost();
     await sys.stop();
-    const label = `${kind === 'bare' ? 'bare responder' : 'simulator'}, ${busPerDevice ? '4 connections' : '1 connection'}`;
+    const label = entry ? entry.label : `${kind === 'bare' ? 'bare responder' : 'simulator'}, ${busPerDevice ? '4 connections' : '1 connection'}`;
     return {
       label,
       cells: [
@@ -92,6 +92,24 @@ async function profiled(): Promise<{ summary: ProfileSummary; rate: number; cpu:
   }
 }
 
+/** Node flags that trade speed for memory, against the service's: the bare-responder row with each. */
+const FLAG_VARIANTS: [string, string[]][] = [
+  ['node defaults', []],
+  ['`--optimize-for-size --max-semi-space-size=8`', ['--optimize-for-size', '--max-semi-space-size=8']],
+  ['`--max-semi-space-size=1`', ['--max-semi-space-size=1']],
+];
+
+async function flagVariants(): Promise<Row[]> {
+  const b = bundled();
+  if (typeof b === 'string') return [];
+  const rows: Row[] = [];
+  for (const [label, flags] of FLAG_VARIANTS) {
+    process.stderr.write(`  saturation with ${label}...\n`);
+    rows.push(await saturation('bare', true, { label, args: [...flags, ...b.args] }));
+  }
+  return rows;
+}
+
 function profileSection(p: Awaited<ReturnType<typeof profiled>>): string[] {
   if (typeof p === 'string') return [`The profiled run gave nothing to show: ${p}.`];
   const s = p.summary;
@@ -140,6 +158,7 @@ export async function run(): Promise<string> {
     process.stderr.write(`  saturation: ${kind}, ${perDevice ? 'a connection per device' : 'one connection'}...\n`);
     rows.push(await saturation(kind, perDevice));
   }
+  const flagRows = await flagVariants();
   process.stderr.write('  saturation under --cpu-prof...\n');
   const prof = await profiled();
   process.stderr.write(`  steady 1,000 points at 1 Hz for ${STEADY_S} s...\n`);
@@ -165,6 +184,19 @@ export async function run(): Promise<string> {
     `With every device due every ${MIN_POLL_MS} ms and one request at a time on each connection, this map cannot give more than`,
     `${int((POINTS / MIN_POLL_MS) * 1000)} samples/s; on one connection the simulator's ServerTCP (about 700 requests/s) is the limit.`,
     '',
+    ...(flagRows.length
+      ? [
+          `The bare-responder row again with other node flags than the service's (\`${serviceNodeFlags().join(' ')}\`), the same bundle:`,
+          '',
+          '| node flags | samples/s acquired | samples/s delivered | latency p50 / p99 ms | samples per message | samples lost | gateway CPU % | simulator CPU % | broker CPU % | subscriber CPU % | gateway RSS MiB mean / peak |',
+          '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+          ...flagRows.map((r) => `| ${r.cells.join(' | ')} |`),
+          '',
+          "`--optimize-for-size` also picks V8's smaller, slower code paths; node's defaults let the old generation grow",
+          'several times past what survives. The service keeps the fast code and bounds the heap instead.',
+          '',
+        ]
+      : []),
     ...profileSection(prof),
     '',
     `Steady: ${int(POINTS)} points at pollIntervalMs 1000 (four connections), ${int(m.seconds)} s measured after ${WARMUP_MS / 1000} s of warm-up.`,

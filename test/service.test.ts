@@ -19,7 +19,7 @@ describe('scripts/install-service.sh', () => {
       'Type=notify', 'Restart=always', 'WatchdogSec=30', 'NoNewPrivileges=yes', 'ProtectSystem=strict',
       'ReadWritePaths=/var/lib/fieldgate', 'User=fieldgate', 'ExecReload=/bin/kill -HUP $MAINPID',
     ]) expect(unit).toContain(line);
-    expect(unit).toMatch(/^ExecStart=\S+node --optimize-for-size --max-semi-space-size=8 \/opt\/fieldgate\/bin\/fieldgate\.js run -c \/etc\/fieldgate\/config\.yaml$/m);
+    expect(unit).toMatch(/^ExecStart=\S+node --max-semi-space-size=2 --heap-growing-percent=30 \/opt\/fieldgate\/bin\/fieldgate\.js run -c \/etc\/fieldgate\/config\.yaml$/m);
     expect(unit).toMatch(/^SupplementaryGroups=(dialout|uucp)$/m);
     expect(existsSync(join(stage, 'opt/fieldgate/bin/fieldgate.js'))).toBe(true);
     expect(existsSync(join(stage, 'opt/fieldgate/node_modules'))).toBe(false);

@@ -8,7 +8,7 @@
 import { PendingQueue } from './pending.js';
 import type { StoredSample } from './types.js';
 
-export const RECENT_MAX = 32_768;
+export const RECENT_MAX = 65_536;
 
 export class RecentSamples {
   private rows = new PendingQueue<StoredSample>();
