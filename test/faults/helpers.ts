@@ -299,14 +299,22 @@ export interface Finished {
  * what it committed, and, if the link was down at the stop, a restart to send the rest, as the next boot would.
  * Then up to `waitMs` for the last deliveries before counting.
  */
+interface Stoppable {
+  running?(): Promise<void>;
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
 export async function finish(
-  gw: { stop(signal?: NodeJS.Signals): Promise<number | null> },
-  restart: () => { stop(signal?: NodeJS.Signals): Promise<number | null> },
+  gw: Stoppable,
+  restart: () => Stoppable,
   configFile: string,
   ledger: Ledger,
   brokerAcked?: (epoch: string) => SeqSet | undefined,
   waitMs = 30_000,
 ): Promise<Finished> {
+  // A SIGTERM while node is still loading the modules is not a clean stop to judge (the default action kills it
+  // before the gateway could install its handlers): stop a gateway that is running.
+  await gw.running?.();
   const exitCode = await gw.stop('SIGTERM');
   let stats = await bufferStats(configFile);
   let redrains = 0;
@@ -314,6 +322,7 @@ export async function finish(
     redrains++;
     const again = restart();
     await drained(ledger, configFile, brokerAcked).catch(() => {});
+    await again.running?.();
     await again.stop('SIGTERM');
     stats = await bufferStats(configFile);
   }

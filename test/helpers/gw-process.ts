@@ -20,6 +20,8 @@ export interface GatewayProcess {
   child: ChildProcess;
   log(): string;
   exited: Promise<number | null>;
+  /** Resolves once the gateway is running (its signal handlers installed), or once it has exited. */
+  running(): Promise<void>;
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
@@ -33,6 +35,11 @@ export function runGateway(configFile: string, env: Record<string, string> = {})
     child,
     log: () => log,
     exited,
+    async running() {
+      while (!log.includes('gateway started') && child.exitCode === null && child.signalCode === null) {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+    },
     async stop(signal = 'SIGTERM') {
       if (child.exitCode === null && child.signalCode === null) child.kill(signal);
       return exited;
