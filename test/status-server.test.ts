@@ -140,7 +140,7 @@ describe('status server', () => {
     expect(s.uplink).toMatchObject({ state: 'connected', reconnects: 2, lastPubackMs: 42 });
     expect(s.buses[0].devices[0]).toMatchObject({ id: 'pump', requests: 42, errorCount: 4, points: [{ id: 'pressure', value: 4.25, unit: 'bar', quality: 'good' }] });
     const h = JSON.parse((await get(`${server.url}/api/history?device=pump&point=pressure`)).body);
-    expect(h).toMatchObject({ device: 'pump', point: 'pressure', bucketMs: 10_000, last: [4.25], min: [4.25], max: [4.25] });
+    expect(h).toMatchObject({ device: 'pump', point: 'pressure', bucketMs: 20_000, last: [4.25], min: [4.25], max: [4.25] });
     const all = JSON.parse((await get(`${server.url}/api/history`)).body);
     expect(all.points).toEqual([{ device: 'pump', point: 'pressure', t: h.t, last: [4.25] }]);
     expect((await get(`${server.url}/api/history?device=pump&point=nope`)).status).toBe(404);

@@ -73,6 +73,7 @@ Examples:
         rejectUnauthorized: !flags.insecure,
         reconnectPeriod: 1000,
         clean: true,
+        writeCache: false,
       });
       const topic = `${flags.prefix}/${flags.gateway ?? '+'}/#`;
       let lastError = '';

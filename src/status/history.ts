@@ -1,7 +1,7 @@
 /**
  * The last hour of one point for its plot, downsampled into fixed time buckets (min, max and last value of
- * each), so memory is one fixed ring per point whatever the sample rate. Typed arrays keep it at 16 bytes a
- * bucket: 360 buckets of 10 s are under 6 KiB a point.
+ * each), so memory is one fixed ring per point whatever the sample rate. Typed views over one buffer keep it at
+ * 16 bytes a bucket: 180 buckets of 20 s are under 3 KiB a point.
  */
 
 export interface HistorySeries {
@@ -31,11 +31,12 @@ export class PointHistory {
     readonly bucketMs: number,
     spanMs: number,
   ) {
-    this.slots = Math.max(1, Math.ceil(spanMs / bucketMs));
-    this.index = new Int32Array(this.slots).fill(-1);
-    this.mins = new Float32Array(this.slots);
-    this.maxs = new Float32Array(this.slots);
-    this.lasts = new Float32Array(this.slots);
+    const slots = (this.slots = Math.max(1, Math.ceil(spanMs / bucketMs)));
+    const ring = new ArrayBuffer(slots * 16);
+    this.index = new Int32Array(ring, 0, slots).fill(-1);
+    this.mins = new Float32Array(ring, slots * 4, slots);
+    this.maxs = new Float32Array(ring, slots * 8, slots);
+    this.lasts = new Float32Array(ring, slots * 12, slots);
   }
 
   add(ts: number, value: number): void {

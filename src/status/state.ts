@@ -87,7 +87,7 @@ export class StatusState {
 
   constructor(options: StatusStateOptions = {}) {
     this.now = options.now ?? Date.now;
-    this.bucketMs = options.bucketMs ?? 10_000;
+    this.bucketMs = options.bucketMs ?? 20_000;
     this.historyMs = options.historyMs ?? 3_600_000;
     this.recentMax = options.recentAlarms ?? 50;
     this.rules = { ...DEFAULT_HEALTH_RULES, ...options.health };

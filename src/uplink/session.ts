@@ -94,6 +94,8 @@ export class MqttSession extends EventEmitter {
       connectTimeout: o.connectTimeoutMs,
       reconnectPeriod: 0,
       queueQoSZero: false,
+      // mqtt-packet otherwise builds a table of 65,536 two-byte Buffers (about 6 MiB of heap) for packet ids.
+      writeCache: false,
       ca: o.ca,
       cert: o.cert,
       key: o.key,
