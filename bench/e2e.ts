@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { pathToFileURL } from 'node:url';
 import { startBroker } from './lib/broker.js';
-import { FROM_SOURCE, bundled, serviceNodeFlags, shipped, type Entry } from './lib/bundle.js';
+import { FROM_SOURCE, bundled, serviceEnv, serviceNodeFlags, shipped, type Entry } from './lib/bundle.js';
 import { summarize, type ProfileSummary } from './lib/profile.js';
 import { f1, int, load, seconds } from './lib/format.js';
 import { acquired, launch, measure } from './lib/phase.js';
@@ -105,7 +105,7 @@ async function flagVariants(): Promise<Row[]> {
   const rows: Row[] = [];
   for (const [label, flags] of FLAG_VARIANTS) {
     process.stderr.write(`  saturation with ${label}...\n`);
-    rows.push(await saturation('bare', true, { label, args: [...flags, ...b.args] }));
+    rows.push(await saturation('bare', true, { label, args: [...flags, ...b.args], env: serviceEnv() }));
   }
   return rows;
 }
@@ -186,7 +186,7 @@ export async function run(): Promise<string> {
     '',
     ...(flagRows.length
       ? [
-          `The bare-responder row again with other node flags than the service's (\`${serviceNodeFlags().join(' ')}\`), the same bundle:`,
+          `The bare-responder row again with other node flags than the service's (\`${serviceNodeFlags().join(' ')}\`), the same bundle and environment:`,
           '',
           '| node flags | samples/s acquired | samples/s delivered | latency p50 / p99 ms | samples per message | samples lost | gateway CPU % | simulator CPU % | broker CPU % | subscriber CPU % | gateway RSS MiB mean / peak |',
           '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',

@@ -9,6 +9,7 @@ import { pathToFileURL } from 'node:url';
 import { startBroker } from './lib/broker.js';
 import { f1, f2, int, load, ratio, seconds } from './lib/format.js';
 import { installNodeRed, VERSIONS, type NodeRedInstall } from './lib/nodered.js';
+import { shipped } from './lib/bundle.js';
 import { acquired, launch, measure, type Measured, type System, type SystemName } from './lib/phase.js';
 import { startSim, type SimKind } from './lib/sim.js';
 import { MIN_POLL_MS, POINTS, requestBlocks } from './lib/workload.js';
@@ -164,7 +165,8 @@ export async function run(): Promise<string> {
     'node would) and shapes one message per value on `fieldgate/bench/DEVICE/POINT`, into one mqtt out node, QoS 1, MQTT 5.',
     'The payload is the bare value, as such flows send it; the ts and seq the benchmark needs ride as MQTT 5 user',
     'properties, left out of the byte counts. fieldgate: `fieldgate run -c FILE` with its defaults (compact payload, QoS 1)',
-    'and `uplink.reconnectMaxMs` 5000 to match the 5 s retry of Node-RED\'s MQTT node. The same simulator (a child process),',
+    `and \`uplink.reconnectMaxMs\` 5000 to match the 5 s retry of Node-RED's MQTT node, run from ${shipped().label}; Node-RED as`,
+    'its own install starts it (node-red, node defaults). The same simulator (a child process),',
     `the same Mosquitto on a random port, the same subscriber code. ${int(POINTS)} points on 4 units. One 2-core machine shared with`,
     `other work (load average at the start: ${loadAtStart}): read the ratios, not the absolute figures.`,
     '',

@@ -56,8 +56,8 @@ export interface Child {
   stop(): Promise<void>;
 }
 
-export function spawnChild(cmd: string, args: string[], stdout: 'pipe' | 'keep' = 'keep'): Child {
-  const proc = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+export function spawnChild(cmd: string, args: string[], stdout: 'pipe' | 'keep' = 'keep', env?: Record<string, string>): Child {
+  const proc = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], env: env ? { ...process.env, ...env } : process.env });
   live.add(proc);
   let tail = '';
   const keep = (b: Buffer) => (tail = (tail + b.toString()).slice(-8192));

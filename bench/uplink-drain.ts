@@ -13,7 +13,7 @@ import mqtt from 'mqtt';
 import { pino } from 'pino';
 import { Outbox, type SampleInput } from '../src/outbox/index.js';
 import type { DrainArgs, DrainResult } from './drain-child.js';
-import { bundled, serviceNodeFlags } from './lib/bundle.js';
+import { bundled, serviceEnv, serviceNodeFlags, type Entry } from './lib/bundle.js';
 import { spawnChild, startMosquitto, type Broker } from './peers.js';
 
 const POINTS = 100;
@@ -23,15 +23,17 @@ const BATCHES = (process.env.FIELDGATE_BENCH_BATCHES ?? '500,5000').split(',').m
 const INFLIGHT = 16;
 const CHILD = fileURLToPath(new URL('./drain-child.ts', import.meta.url));
 /**
- * The drainer as the daemon ships: bundled, with the service unit's node flags (FIELDGATE_BENCH_NODE_FLAGS
- * overrides them, to compare); through tsx when the bundle cannot be built.
+ * The drainer as the daemon ships: bundled, with the service unit's node flags and malloc environment
+ * (FIELDGATE_BENCH_NODE_FLAGS overrides the flags, to compare); through tsx when the bundle cannot be built.
  */
-function drainer(): { label: string; args: string[] } {
+function drainer(): Entry {
   const flags = process.env.FIELDGATE_BENCH_NODE_FLAGS !== undefined ? process.env.FIELDGATE_BENCH_NODE_FLAGS.split(/\s+/).filter(Boolean) : serviceNodeFlags();
+  const env = serviceEnv();
   const b = bundled(CHILD);
   const args = typeof b === 'string' ? ['--import', 'tsx', CHILD] : b.args;
-  const label = `${typeof b === 'string' ? 'the sources through tsx' : b.label}${flags.length ? ` with ${flags.join(' ')}` : ''}`;
-  return { label, args: [...flags, ...args] };
+  const envText = Object.entries(env).map(([k, v]) => `${k}=${v}`).join(' ');
+  const label = `${typeof b === 'string' ? 'the sources through tsx' : b.label}${flags.length ? ` with ${flags.join(' ')}` : ''} and ${envText}`;
+  return { label, args: [...flags, ...args], env };
 }
 
 /** Poll cycle t of a plausible site: mostly scaled floats, some counters and states, a few bad reads. */
@@ -77,7 +79,8 @@ const CLOCK_TICKS = 100;
 async function drain(dir: string, broker: Broker, maxSamples: number): Promise<DrainResult & { brokerCpu: number }> {
   const args: DrainArgs = { dir, url: broker.url, maxSamples, inflight: INFLIGHT };
   const brokerCpu = cpuSecondsOf(broker.pid);
-  const child = spawnChild(process.execPath, [...drainer().args, JSON.stringify(args)], 'pipe');
+  const d = drainer();
+  const child = spawnChild(process.execPath, [...d.args, JSON.stringify(args)], 'pipe', d.env);
   let out = '';
   child.proc.stdout!.on('data', (b: Buffer) => (out += b.toString()));
   const code = await child.exited;

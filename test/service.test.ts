@@ -18,6 +18,7 @@ describe('scripts/install-service.sh', () => {
     for (const line of [
       'Type=notify', 'Restart=always', 'WatchdogSec=30', 'NoNewPrivileges=yes', 'ProtectSystem=strict',
       'ReadWritePaths=/var/lib/fieldgate', 'User=fieldgate', 'ExecReload=/bin/kill -HUP $MAINPID',
+      'Environment=NODE_ENV=production MALLOC_ARENA_MAX=2 MALLOC_MMAP_THRESHOLD_=131072',
     ]) expect(unit).toContain(line);
     expect(unit).toMatch(/^ExecStart=\S+node --max-semi-space-size=2 --heap-growing-percent=30 \/opt\/fieldgate\/bin\/fieldgate\.js run -c \/etc\/fieldgate\/config\.yaml$/m);
     expect(unit).toMatch(/^SupplementaryGroups=(dialout|uucp)$/m);
@@ -34,13 +35,14 @@ describe('scripts/install-service.sh', () => {
     expect(out).not.toMatch(/Unknown (key|section)|Failed to parse/i);
   });
 
-  it("starts node the way the unit's ExecStart does (its V8 flags accepted)", async () => {
+  it("starts node the way the unit's ExecStart and Environment do (its V8 flags accepted)", async () => {
     const stage = tempDir('stage');
     const prefix = ROOT.replace(/\/$/, '');
     await promisify(execFile)('bash', [join(ROOT, 'scripts/install-service.sh'), '--root', stage, '--prefix', prefix]);
     const unit = readFileSync(join(stage, 'etc/systemd/system/fieldgate.service'), 'utf8');
     const argv = /^ExecStart=(.*) run -c \S+$/m.exec(unit)![1]!.split(' ');
-    const r = await promisify(execFile)(argv[0]!, [...argv.slice(1), 'validate', '-c', join(ROOT, 'config/village-water.yaml')]);
+    const env = Object.fromEntries(/^Environment=(.*)$/m.exec(unit)![1]!.split(' ').map((kv) => kv.split('=') as [string, string]));
+    const r = await promisify(execFile)(argv[0]!, [...argv.slice(1), 'validate', '-c', join(ROOT, 'config/village-water.yaml')], { env: { ...process.env, ...env } });
     expect(r.stdout).toMatch(/village-water\.yaml: ok \(1 bus, 3 devices/);
   });
 

@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const OUT = fileURLToPath(new URL('../.peers/dist', import.meta.url));
 
-export type Entry = { label: string; args: string[] };
+export type Entry = { label: string; args: string[]; env?: Record<string, string> };
 
 export const FROM_SOURCE: Entry = { label: 'the sources through tsx', args: ['--import', 'tsx', `${ROOT}src/cli/main.ts`] };
 
@@ -57,10 +57,20 @@ export function serviceNodeFlags(): string[] {
   return m[1]!.trim().split(/\s+/).filter(Boolean);
 }
 
-/** The bundle when it builds, else the sources; with the service's node flags, as the daemon is deployed. */
+/** The malloc tuning the service sets in the daemon's environment (`malloc_env` in scripts/install-service.sh). */
+export function serviceEnv(): Record<string, string> {
+  const script = readFileSync(`${ROOT}scripts/install-service.sh`, 'utf8');
+  const m = /^malloc_env="([^"]*)"$/m.exec(script);
+  if (!m) throw new Error('scripts/install-service.sh has no malloc_env="..." line');
+  return Object.fromEntries(m[1]!.trim().split(/\s+/).filter(Boolean).map((kv) => kv.split('=') as [string, string]));
+}
+
+/** The bundle when it builds, else the sources; with the service's node flags and environment, as the daemon is deployed. */
 export function shipped(): Entry {
   const b = bundled();
   const flags = serviceNodeFlags();
+  const env = serviceEnv();
   const e = typeof b === 'string' ? FROM_SOURCE : b;
-  return { label: `${e.label}, with the service unit's node flags (${flags.join(' ')})`, args: [...flags, ...e.args] };
+  const envText = Object.entries(env).map(([k, v]) => `${k}=${v}`).join(' ');
+  return { label: `${e.label}, with the service unit's node flags (${flags.join(' ')}) and environment (${envText})`, args: [...flags, ...e.args], env };
 }

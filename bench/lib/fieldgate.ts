@@ -21,7 +21,7 @@ export function startFieldgate(o: Omit<FieldgateFileOptions, 'dataDir'>, nodeArg
   const dir = mkdtempSync(join(tmpdir(), 'fieldgate-bench-gw-'));
   const file = join(dir, 'config.yaml');
   writeFileSync(file, fieldgateYaml({ ...o, dataDir: join(dir, 'data') }));
-  const child = spawnChild(process.execPath, [...nodeArgs, ...entry.args, 'run', '-c', file, '--log-level', 'warn']);
+  const child = spawnChild(process.execPath, [...nodeArgs, ...entry.args, 'run', '-c', file, '--log-level', 'warn'], 'keep', entry.env);
   return {
     pid: child.pid,
     child,

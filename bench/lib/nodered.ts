@@ -81,12 +81,12 @@ function settingsJs(userDir: string, uiPort: number): string {
 }
 
 /** Starts Node-RED on the flow and resolves once its flows have started (a random UI port on 127.0.0.1). */
-export async function startNodeRed(install: NodeRedInstall, flow: FlowOptions, nodeArgs: string[] = []): Promise<RunningNodeRed> {
+export async function startNodeRed(install: NodeRedInstall, flow: FlowOptions, nodeArgs: string[] = [], env?: Record<string, string>): Promise<RunningNodeRed> {
   const userDir = mkdtempSync(join(tmpdir(), 'fieldgate-bench-nodered-'));
   const uiPort = await freePort();
   writeFileSync(join(userDir, 'flows.json'), JSON.stringify(noderedFlow(flow), null, 1));
   writeFileSync(join(userDir, 'settings.js'), settingsJs(userDir, uiPort));
-  const proc = spawn(install.node, [...nodeArgs, install.red, '-s', join(userDir, 'settings.js'), '-u', userDir], { cwd: userDir, stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(install.node, [...nodeArgs, install.red, '-s', join(userDir, 'settings.js'), '-u', userDir], { cwd: userDir, stdio: ['ignore', 'pipe', 'pipe'], env: env ? { ...process.env, ...env } : process.env });
   const kill = () => proc.pid && proc.exitCode === null && process.kill(proc.pid, 'SIGKILL');
   process.once('exit', kill);
   let log = '';

@@ -38,6 +38,8 @@ export interface LaunchOptions {
   nodeArgs?: string[];
   /** How fieldgate runs: the shipped bundle (default) or the sources through tsx. */
   entry?: Entry;
+  /** Node-RED only: extra environment for its process (fieldgate's comes with its entry). */
+  env?: Record<string, string>;
 }
 
 const base = `${TOPIC_PREFIX}/${GATEWAY_ID}`;
@@ -55,7 +57,7 @@ export async function launch(name: SystemName, o: LaunchOptions): Promise<System
   }
   if (!o.nodered) throw new Error('Node-RED is not installed');
   const sub = await Subscriber.connect(o.broker.url, 'nodered', [`${base}/+/+`]);
-  const nr = await startNodeRed(o.nodered, { simPort: o.sim.port, brokerPort: o.broker.port, pollIntervalMs: o.pollIntervalMs }, o.nodeArgs);
+  const nr = await startNodeRed(o.nodered, { simPort: o.sim.port, brokerPort: o.broker.port, pollIntervalMs: o.pollIntervalMs }, o.nodeArgs, o.env);
   const sys: System = { name, pid: nr.pid, sub, produced: nr.produced, output: nr.output, exited: nr.exited, stop: async () => (await nr.stop(), await sub.close()) };
   return firstValues(sys);
 }
