@@ -13,7 +13,7 @@ import mqtt from 'mqtt';
 import { pino } from 'pino';
 import { Outbox, type SampleInput } from '../src/outbox/index.js';
 import type { DrainArgs, DrainResult } from './drain-child.js';
-import { bundled, serviceEnv, serviceNodeFlags, type Entry } from './lib/bundle.js';
+import { bundled, envText, serviceEnv, serviceNodeFlags, type Entry } from './lib/bundle.js';
 import { spawnChild, startMosquitto, type Broker } from './peers.js';
 
 const POINTS = 100;
@@ -31,8 +31,7 @@ function drainer(): Entry {
   const env = serviceEnv();
   const b = bundled(CHILD);
   const args = typeof b === 'string' ? ['--import', 'tsx', CHILD] : b.args;
-  const envText = Object.entries(env).map(([k, v]) => `${k}=${v}`).join(' ');
-  const label = `${typeof b === 'string' ? 'the sources through tsx' : b.label}${flags.length ? ` with ${flags.join(' ')}` : ''} and ${envText}`;
+  const label = `${typeof b === 'string' ? 'the sources through tsx' : b.label}${flags.length ? ` with ${flags.join(' ')}` : ''} and ${envText(env)}`;
   return { label, args: [...flags, ...args], env };
 }
 

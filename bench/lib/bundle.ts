@@ -65,12 +65,14 @@ export function serviceEnv(): Record<string, string> {
   return Object.fromEntries(m[1]!.trim().split(/\s+/).filter(Boolean).map((kv) => kv.split('=') as [string, string]));
 }
 
+/** An environment as a shell would set it: `A=1 B=2`. */
+export const envText = (env: Record<string, string>): string => Object.entries(env).map(([k, v]) => `${k}=${v}`).join(' ');
+
 /** The bundle when it builds, else the sources; with the service's node flags and environment, as the daemon is deployed. */
 export function shipped(): Entry {
   const b = bundled();
   const flags = serviceNodeFlags();
   const env = serviceEnv();
   const e = typeof b === 'string' ? FROM_SOURCE : b;
-  const envText = Object.entries(env).map(([k, v]) => `${k}=${v}`).join(' ');
-  return { label: `${e.label}, with the service unit's node flags (${flags.join(' ')}) and environment (${envText})`, args: [...flags, ...e.args], env };
+  return { label: `${e.label}, with the service unit's node flags (${flags.join(' ')}) and environment (${envText(env)})`, args: [...flags, ...e.args], env };
 }
