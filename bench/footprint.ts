@@ -7,9 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { pathToFileURL } from 'node:url';
 import { spawnChild } from './peers.js';
 import { startBroker } from './lib/broker.js';
-import { FROM_SOURCE, bundled, serviceEnv, serviceNodeFlags, shipped, type Entry } from './lib/bundle.js';
-
-const envWords = () => Object.entries(serviceEnv()).map(([k, v]) => `\`${k}=${v}\``).join(' ');
+import { FROM_SOURCE, bundled, envText, serviceEnv, serviceNodeFlags, shipped, type Entry } from './lib/bundle.js';
 import { f1, int, load } from './lib/format.js';
 import { installNodeRed } from './lib/nodered.js';
 import { launch, measure, type LaunchOptions, type SystemName } from './lib/phase.js';
@@ -87,14 +85,14 @@ async function breakdown(): Promise<{ rows: Variant[]; notes: string[] }> {
     rows.push(await gw('fieldgate, bundle, node defaults', b));
     rows.push(await gw(`fieldgate, bundle, \`${SMALL_YOUNG}\``, b, [SMALL_YOUNG]));
     rows.push(await gw(`fieldgate, bundle, the service's flags \`${serviceNodeFlags().join(' ')}\`, glibc malloc defaults`, { ...shipped(), env: undefined }));
-    rows.push(await gw(`fieldgate as the service runs it: bundle, \`${serviceNodeFlags().join(' ')}\`, ${envWords()}`, shipped()));
+    rows.push(await gw(`fieldgate as the service runs it: bundle, \`${serviceNodeFlags().join(' ')}\`, \`${envText(serviceEnv())}\``, shipped()));
   }
   const nr = installNodeRed();
   if (typeof nr === 'string') notes.push(`Node-RED could not be run: ${nr}`);
   else {
     rows.push(await loaded('Node-RED flow (Node 22)', 'nodered', { nodered: nr }));
     rows.push(await loaded(`Node-RED flow, \`${SMALL_YOUNG}\``, 'nodered', { nodered: nr, nodeArgs: [SMALL_YOUNG] }));
-    rows.push(await loaded(`Node-RED flow, \`${SMALL_YOUNG}\`, ${envWords()}`, 'nodered', { nodered: nr, nodeArgs: [SMALL_YOUNG], env: serviceEnv() }));
+    rows.push(await loaded(`Node-RED flow, \`${SMALL_YOUNG}\`, \`${envText(serviceEnv())}\``, 'nodered', { nodered: nr, nodeArgs: [SMALL_YOUNG], env: serviceEnv() }));
   }
   return { rows, notes };
 }

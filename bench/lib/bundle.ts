@@ -51,18 +51,20 @@ export function bundled(entry = MAIN): Entry | string {
  * ExecStart), read from there so a benchmark measures what is deployed.
  */
 export function serviceNodeFlags(): string[] {
-  const script = readFileSync(`${ROOT}scripts/install-service.sh`, 'utf8');
-  const m = /^node_flags="([^"]*)"$/m.exec(script);
-  if (!m) throw new Error('scripts/install-service.sh has no node_flags="..." line');
-  return m[1]!.trim().split(/\s+/).filter(Boolean);
+  return serviceScriptWords('node_flags');
 }
 
 /** The malloc tuning the service sets in the daemon's environment (`malloc_env` in scripts/install-service.sh). */
 export function serviceEnv(): Record<string, string> {
+  return Object.fromEntries(serviceScriptWords('malloc_env').map((kv) => kv.split('=') as [string, string]));
+}
+
+/** The words of a `name="..."` line of scripts/install-service.sh. */
+function serviceScriptWords(name: string): string[] {
   const script = readFileSync(`${ROOT}scripts/install-service.sh`, 'utf8');
-  const m = /^malloc_env="([^"]*)"$/m.exec(script);
-  if (!m) throw new Error('scripts/install-service.sh has no malloc_env="..." line');
-  return Object.fromEntries(m[1]!.trim().split(/\s+/).filter(Boolean).map((kv) => kv.split('=') as [string, string]));
+  const m = new RegExp(`^${name}="([^"]*)"$`, 'm').exec(script);
+  if (!m) throw new Error(`scripts/install-service.sh has no ${name}="..." line`);
+  return m[1]!.trim().split(/\s+/).filter(Boolean);
 }
 
 /** An environment as a shell would set it: `A=1 B=2`. */

@@ -11,6 +11,7 @@ import { stringify } from 'yaml';
 import { decodeTelemetry, type DecodedSample, type DictionaryEntry } from '../../src/uplink/payload.js';
 import { SeqSet } from '../../src/uplink/seqset.js';
 import { fieldgate } from '../helpers/cli.js';
+import type { GatewayProcess } from '../helpers/gw-process.js';
 
 export const ROOT = new URL('../..', import.meta.url).pathname;
 /** FIELDGATE_SOAK=1: more iterations and the 10-minute soak. */
@@ -299,14 +300,9 @@ export interface Finished {
  * what it committed, and, if the link was down at the stop, a restart to send the rest, as the next boot would.
  * Then up to `waitMs` for the last deliveries before counting.
  */
-interface Stoppable {
-  running?(): Promise<void>;
-  stop(signal?: NodeJS.Signals): Promise<number | null>;
-}
-
 export async function finish(
-  gw: Stoppable,
-  restart: () => Stoppable,
+  gw: GatewayProcess,
+  restart: () => GatewayProcess,
   configFile: string,
   ledger: Ledger,
   brokerAcked?: (epoch: string) => SeqSet | undefined,
@@ -314,7 +310,7 @@ export async function finish(
 ): Promise<Finished> {
   // A SIGTERM while node is still loading the modules is not a clean stop to judge (the default action kills it
   // before the gateway could install its handlers): stop a gateway that is running.
-  await gw.running?.();
+  await gw.running();
   const exitCode = await gw.stop('SIGTERM');
   let stats = await bufferStats(configFile);
   let redrains = 0;
@@ -322,7 +318,7 @@ export async function finish(
     redrains++;
     const again = restart();
     await drained(ledger, configFile, brokerAcked).catch(() => {});
-    await again.running?.();
+    await again.running();
     await again.stop('SIGTERM');
     stats = await bufferStats(configFile);
   }
