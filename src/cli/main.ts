@@ -2,6 +2,7 @@
 import { Command, CommanderError } from 'commander';
 import { UserError } from '../errors.js';
 import { VERSION } from '../paths.js';
+import { COMMANDS, registerCommands } from './commands.js';
 
 // `fieldgate tail ... | head` closes our stdout: that is the reader being done, not an error.
 process.stdout.on('error', (err: NodeJS.ErrnoException) => {
@@ -15,25 +16,8 @@ const program = new Command('fieldgate')
   .showHelpAfterError('(add --help for usage and examples)')
   .exitOverride();
 
-/**
- * Commands load on demand: `fieldgate read` need not load the MQTT client, SQLite and the config parser, which
- * halves its start-up. `--help` and unknown words load them all.
- */
-const COMMANDS: Record<string, () => Promise<{ register(program: Command): void }>> = {
-  run: () => import('./run.js'),
-  validate: () => import('./validate.js'),
-  read: () => import('./read.js'),
-  write: () => import('./write.js'),
-  scan: () => import('./scan.js'),
-  ports: () => import('./ports.js'),
-  simulate: () => import('./simulate.js'),
-  tail: () => import('./tail.js'),
-  buffer: () => import('./buffer.js'),
-  demo: () => import('./demo.js'),
-};
 const word = process.argv[2];
-const wanted = word !== undefined && word in COMMANDS ? [word] : Object.keys(COMMANDS);
-for (const name of wanted) (await COMMANDS[name]!()).register(program);
+await registerCommands(program, word !== undefined && word in COMMANDS ? [word] : undefined);
 
 try {
   await program.parseAsync(process.argv);
