@@ -1,7 +1,6 @@
 /**
  * `npm start` (fieldgate demo) as a newcomer runs it: the simulators, the embedded broker, the gateway and the
- * status page all come up, the printed addresses work, a triggered gas excursion shows as an alarm on the page
- * and on MQTT, and Ctrl-C stops everything with exit 0.
+ * status page all come up, the printed addresses and commands work, and Ctrl-C stops everything with exit 0.
  */
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
@@ -53,14 +52,14 @@ describe('fieldgate demo', () => {
       await sub.until(() => new Set(sub!.samples.map((s) => s.device)).size >= 5, 30_000, 'telemetry from both sites');
       expect((await fetch(`${page}/healthz`)).status).toBe(200);
 
-      // The banner's "gas alarm" command, as printed.
+      // The banner's "gas alarm" command, as printed, reaches the tunnel site (its coil reads back set). That the
+      // excursion it starts raises the methane alarms on MQTT is e2e-shipped's tunnel test; the page's alarm list,
+      // status-browser's.
       const wrote = await fieldgate(['write', `tcp://127.0.0.1:${tunnelPort}`, '--unit', '1', '--fc', '5', '--address', '100', '--value', '1']);
       expect(wrote.code, wrote.stderr).toBe(0);
-      await until(async () => {
-        const snap = (await (await fetch(`${page}/api/status`)).json()) as { alarms: { active: Array<{ device: string; severity: string }> } };
-        return snap.alarms.active.some((a) => a.device === 'face_gas');
-      }, 'the gas alarm on the status page', 60_000);
-      await sub.until(() => sub!.events.some((e) => e.topic.endsWith('/alarms') && e.msg.state === 'raised'), 10_000, 'the alarm on MQTT');
+      const coil = await fieldgate(['read', `tcp://127.0.0.1:${tunnelPort}`, '--unit', '1', '--fc', '1', '--address', '100', '--type', 'bool', '--json']);
+      expect(coil.code, coil.stderr).toBe(0);
+      expect(JSON.parse(coil.stdout)).toMatchObject({ values: [true] });
 
       child.kill('SIGINT');
       expect(await exited).toBe(0);
