@@ -4,23 +4,7 @@
  * gateway's callbacks; everything else is read from the gateway when a snapshot is built. No timers and no
  * I/O here: the clock is injected, so tests step time themselves.
  *
- * Wiring (in `fieldgate run`; docs/status.md has the same):
- * ```ts
- * const status = new StatusState();
- * let gateway = startGateway(config, logger, {
- *   onSamples: (s) => status.observe(s),
- *   onAlarm: (a) => status.observeAlarm(a),
- * });
- * // Optional, for an exact PUBACK histogram: Uplink's deps.onPuback -> status.observePuback(ms).
- * const server = await startStatusServer({
- *   listen: config.status?.listen ?? '127.0.0.1:8080',
- *   token: config.status?.token,
- *   state: status,
- *   gateway: () => gateway,                            // a getter: a restart-reload replaces the Gateway
- *   logger: logger.child({ stage: 'status' }),
- * }).catch((err) => { logger.warn(`status page not started: ${err.message}`); return undefined; });
- * // on stop: await server?.close()
- * ```
+ * Wired by StatusSurface (surface.ts), which `fieldgate run` and the demo use; docs/status.md shows how.
  * A restart-reload keeps the same StatusState (points and alarms carry over) and passes the same callbacks.
  */
 import type { Config, DeviceConfig } from '../config/schema.js';
