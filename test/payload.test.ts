@@ -3,7 +3,6 @@
  * docs/telemetry.schema.json, bytes per sample on a realistic workload (quoted in docs/payload.md), and a
  * decoder that meets any input with samples or a PayloadError.
  */
-import { EventEmitter } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { Ajv, type ValidateFunction } from 'ajv';
 import fc from 'fast-check';
@@ -21,8 +20,8 @@ import {
   type DictionaryEntry,
   type OutgoingSample,
 } from '../src/uplink/payload.js';
-import type { MqttSession } from '../src/uplink/session.js';
 import { Uplink, birthStatus, offlineStatus, type UplinkOutbox } from '../src/uplink/uplink.js';
+import { RecordingSession } from './helpers/recording-session.js';
 
 const GATEWAY = 'bashan-village-01';
 const EPOCH = '3f9a0c41d27be856';
@@ -258,25 +257,6 @@ describe('bytes per sample', () => {
 });
 
 /** A session that accepts every publish at once and remembers it. */
-class RecordingSession extends EventEmitter {
-  connected = false;
-  generation = 0;
-  readonly published: Array<{ topic: string; payload: string; retain: boolean }> = [];
-  start(): void {
-    this.connected = true;
-    this.generation++;
-    this.emit('state', 'connected');
-  }
-  publish(topic: string, payload: string | Buffer, _qos: 0 | 1, retain = false): Promise<void> {
-    this.published.push({ topic, payload: payload.toString(), retain });
-    return Promise.resolve();
-  }
-  async close(last?: { topic: string; payload: string }): Promise<void> {
-    if (last && this.connected) this.published.push({ topic: last.topic, payload: last.payload, retain: true });
-    this.connected = false;
-  }
-}
-
 /** An in-memory outbox with a backlog, one stored event and one unreported dropped range. */
 function memoryOutbox(): UplinkOutbox & { add(n: number): void; addNewPoint(id: number): void } {
   const rows: Array<StoredSample & { series: number }> = [];
@@ -331,7 +311,7 @@ describe('every message the uplink publishes validates against the schema', () =
         { index: 3, device: 'flow_meter', point: 'inlet_total' },
       ];
       const uplink = new Uplink({
-        session: session as unknown as MqttSession,
+        session,
         outbox,
         config: uplinkSchema.parse({ url: 'mqtt://127.0.0.1:1', format, batch: { maxSamples: 16, maxDelayMs: 10 } }),
         gatewayId: GATEWAY,
@@ -369,7 +349,7 @@ describe('the point dictionary', () => {
     const outbox = memoryOutbox();
     let births = 0;
     const uplink = new Uplink({
-      session: session as unknown as MqttSession,
+      session,
       outbox,
       config: uplinkSchema.parse({ url: 'mqtt://127.0.0.1:1', batch: { maxSamples: 16, maxDelayMs: 10 } }),
       gatewayId: GATEWAY,

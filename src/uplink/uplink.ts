@@ -8,7 +8,8 @@
 import type { UplinkConfig } from '../config/schema.js';
 import type { Logger } from '../log.js';
 import type { DroppedRange, StoredEvent, StoredSample } from '../outbox/types.js';
-import type { MqttSession } from './session.js';
+import { realTimers, type TimerHandle, type Timers } from '../timers.js';
+import type { Session } from './types.js';
 import { encodeCompactSeries, encodeJson, type DictionaryEntry } from './payload.js';
 
 /** What the uplink needs of the outbox (the real Outbox, or a fake in tests). */
@@ -48,7 +49,7 @@ export interface UplinkStats {
 }
 
 export interface UplinkDeps {
-  session: MqttSession;
+  session: Session;
   outbox: UplinkOutbox;
   config: UplinkConfig;
   gatewayId: string;
@@ -57,6 +58,8 @@ export interface UplinkDeps {
   birth: () => string;
   /** Called with the PUBACK latency of every acknowledged publish (metrics). */
   onPuback?: (ms: number, samples: number) => void;
+  /** The clock and timers of the batch delay, the drain cap and ack grouping (a manual clock in tests). */
+  timers?: Timers;
 }
 
 /** A group of PUBACKed messages is deleted at this size or age, whichever comes first. */
@@ -73,11 +76,11 @@ export class Uplink {
   private liveStart = 0;
   private eventCursor = 0;
   private generation = -1;
-  private liveTimer: NodeJS.Timeout | undefined;
+  private liveTimer: TimerHandle | undefined;
   private liveWaitingSince: number | undefined;
   private tokens = 0;
-  private tokensAt = Date.now();
-  private rateTimer: NodeJS.Timeout | undefined;
+  private tokensAt: number;
+  private rateTimer: TimerHandle | undefined;
   private pumping = false;
   private again = false;
   private stopped = false;
@@ -88,17 +91,20 @@ export class Uplink {
   /** PUBACKed seq ranges not yet deleted from the outbox (adjacent ones merged), and how many PUBACKs they hold. */
   private acks: Array<[number, number]> = [];
   private ackedMessages = 0;
-  private ackTimer: NodeJS.Timeout | undefined;
+  private ackTimer: TimerHandle | undefined;
+  private readonly timers: Timers;
 
   constructor(private readonly deps: UplinkDeps) {
     this.topics = topicsFor(deps.config.topicPrefix, deps.gatewayId);
     this.log = deps.logger.child({ uplink: deps.config.url });
+    this.timers = deps.timers ?? realTimers;
+    this.tokensAt = this.timers.now();
   }
 
   start(): void {
     this.unsubscribe = this.deps.outbox.onCommit(() => {
       // Drops happen at commits (size and age limits): announce them soon, but not on every commit.
-      if (this.deps.session.connected && Date.now() - this.droppedCheckedAt > 5000) this.reportDropped();
+      if (this.deps.session.connected && this.timers.now() - this.droppedCheckedAt > 5000) this.reportDropped();
       this.pump();
     });
     this.deps.session.on('state', (state: string) => {
@@ -125,9 +131,9 @@ export class Uplink {
   async drain(timeoutMs: number): Promise<boolean> {
     if (this.idle()) return true;
     return new Promise((resolve) => {
-      const timer = setTimeout(() => resolve(false), timeoutMs);
+      const timer = this.timers.setTimeout(() => resolve(false), timeoutMs);
       this.idleWaiters.push(() => {
-        clearTimeout(timer);
+        this.timers.clearTimeout(timer);
         resolve(true);
       });
       this.flushLive();
@@ -138,8 +144,8 @@ export class Uplink {
   async stop(): Promise<void> {
     this.stopped = true;
     this.unsubscribe?.();
-    clearTimeout(this.liveTimer);
-    clearTimeout(this.rateTimer);
+    this.timers.clearTimeout(this.liveTimer);
+    this.timers.clearTimeout(this.rateTimer);
     this.flushAcks();
     await this.deps.session.close({ topic: this.topics.status, payload: offlineStatus('shutdown') });
     this.flushAcks();
@@ -171,7 +177,7 @@ export class Uplink {
     this.eventCursor = 0;
     this.stats.inflight = 0;
     this.tokens = 0;
-    this.tokensAt = Date.now();
+    this.tokensAt = this.timers.now();
     this.reportDropped();
     this.pump();
   }
@@ -241,12 +247,12 @@ export class Uplink {
 
   /** True when the oldest waiting live sample has waited maxDelayMs; otherwise arms a timer for it. */
   private liveDue(): boolean {
-    const now = Date.now();
+    const now = this.timers.now();
     this.liveWaitingSince ??= now;
     const wait = this.liveWaitingSince + this.deps.config.batch.maxDelayMs - now;
     if (wait <= 0) return true;
     if (!this.liveTimer) {
-      this.liveTimer = setTimeout(() => {
+      this.liveTimer = this.timers.setTimeout(() => {
         this.liveTimer = undefined;
         this.pump();
       }, wait);
@@ -263,14 +269,14 @@ export class Uplink {
   private allowance(max: number): number {
     const rate = this.deps.config.maxSamplesPerSecond;
     if (rate <= 0) return max;
-    const now = Date.now();
+    const now = this.timers.now();
     this.tokens = Math.min(this.tokens + ((now - this.tokensAt) / 1000) * rate, Math.max(rate, max));
     this.tokensAt = now;
     const n = Math.min(max, Math.floor(this.tokens));
     if (n < Math.min(max, rate)) {
       if (!this.rateTimer) {
         const need = Math.min(max, rate) - this.tokens;
-        this.rateTimer = setTimeout(() => {
+        this.rateTimer = this.timers.setTimeout(() => {
           this.rateTimer = undefined;
           this.pump();
         }, Math.ceil((need / rate) * 1000));
@@ -310,7 +316,7 @@ export class Uplink {
   private send(topic: string, payload: string, range: [number, number], samples: number): void {
     const { session } = this.deps;
     const generation = session.generation;
-    const sentAt = Date.now();
+    const sentAt = this.timers.now();
     this.stats.inflight++;
     this.stats.publishedMessages++;
     this.stats.published += samples;
@@ -318,8 +324,8 @@ export class Uplink {
       () => {
         if (generation !== session.generation) return;
         this.stats.inflight--;
-        const ms = Date.now() - sentAt;
-        this.stats.lastPubackAt = Date.now();
+        const ms = this.timers.now() - sentAt;
+        this.stats.lastPubackAt = this.timers.now();
         this.stats.lastPubackMs = ms;
         this.stats.acked += samples;
         this.deps.onPuback?.(ms, samples);
@@ -344,11 +350,11 @@ export class Uplink {
     else this.acks.push(range);
     this.ackedMessages++;
     if (this.stats.inflight === 0 || this.stopped || this.ackedMessages >= ACK_GROUP_MESSAGES) this.flushAcks();
-    else this.ackTimer ??= setTimeout(() => this.flushAcks(), ACK_GROUP_MS);
+    else this.ackTimer ??= this.timers.setTimeout(() => this.flushAcks(), ACK_GROUP_MS);
   }
 
   private flushAcks(): void {
-    clearTimeout(this.ackTimer);
+    this.timers.clearTimeout(this.ackTimer);
     this.ackTimer = undefined;
     if (this.acks.length === 0) return;
     const ranges = this.acks;
@@ -359,7 +365,7 @@ export class Uplink {
 
   /** Samples the outbox had to drop (full disk budget, age) are announced, so a consumer knows the gap is final. */
   private reportDropped(): void {
-    this.droppedCheckedAt = Date.now();
+    this.droppedCheckedAt = this.timers.now();
     const ranges = this.deps.outbox.droppedRanges();
     if (ranges.length === 0) return;
     const session = this.deps.session;

@@ -1,0 +1,20 @@
+/**
+ * The seam between the uplink and MQTT: what the pump needs of a session. MqttSession (session.ts) is the real
+ * one; test/helpers/recording-session.ts records instead of sending. Both pass test/session-contract.test.ts.
+ */
+import type { SessionState } from './session.js';
+
+export type { SessionState };
+
+export interface Session {
+  /** True while a connection is up and publishes can be acknowledged. */
+  readonly connected: boolean;
+  /** Counts connections: a callback from an older connection is ignored by the caller. */
+  readonly generation: number;
+  start(): void;
+  /** Resolves when the broker acknowledged (QoS 1) or the packet was written (QoS 0); rejects when not connected. */
+  publish(topic: string, payload: string | Buffer, qos: 0 | 1, retain?: boolean): Promise<void>;
+  /** Publishes a last message (the offline status) if connected, then disconnects cleanly. Idempotent. */
+  close(last?: { topic: string; payload: string }): Promise<void>;
+  on(event: 'state', listener: (state: SessionState, reason?: string) => void): this;
+}
