@@ -107,7 +107,7 @@ describe('outbox durability', () => {
     expect(r.created).toBe(true);
     expect(r.recreated).toMatchObject({ reason: 'corrupt' });
     expect(r.recreated!.movedTo).toMatch(/outbox\.db\.corrupt-\d{8}T\d{6}\.\d{3}Z$/);
-    expect(existsSync(r.recreated!.movedTo)).toBe(true);
+    expect(existsSync(r.recreated!.movedTo!)).toBe(true);
     expect(existsSync(`${r.recreated!.movedTo}-wal`)).toBe(true);
     expect(lines.some((l) => l.level === 50 && String(l.msg).includes('moved aside'))).toBe(true);
     ob.append(samples(3));

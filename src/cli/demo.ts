@@ -4,7 +4,7 @@ import { PACKAGE_ROOT } from '../paths.js';
 import { Option, type Command } from 'commander';
 import { parse } from 'yaml';
 import { configSchema, type Config } from '../config/schema.js';
-import { startGateway } from '../gateway.js';
+import { startChecked } from './run.js';
 import { StatusSurface } from '../status/surface.js';
 import { createLogger } from '../log.js';
 import { startEmbeddedBroker } from '../sim/broker.js';
@@ -56,7 +56,7 @@ export function register(program: Command): void {
         status: { listen: flags.status },
       });
       const status = new StatusSurface({ gateway: () => gateway, logger, anyPortIfTaken: true });
-      const gateway = startGateway(config, logger, status.hooks);
+      const gateway = startChecked(config, logger, status.hooks);
       await status.apply(config.status);
       process.stdout.write(
         [

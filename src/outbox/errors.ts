@@ -7,6 +7,8 @@ export type OutboxErrorCode =
   | 'OUTBOX_OPEN_FAILED'
   /** SQLite reported corruption while running; the next writable open checks and replaces the file. */
   | 'OUTBOX_CORRUPT'
+  /** The database file was deleted while running (its directory removed); reopening recreates it. */
+  | 'OUTBOX_DELETED'
   /** A sample handed to `append` cannot be stored (a caller bug, never a storage problem). */
   | 'OUTBOX_BAD_SAMPLE'
   /** The outbox was used after `close()`. */

@@ -3,7 +3,7 @@
  * too-new file is moved aside (with its -wal and -shm) and a fresh database with a new epoch takes its place,
  * so a bad SD card sector cannot turn the gateway into a crash loop. The moved file is kept for a technician.
  */
-import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readSync, renameSync, rmSync, statSync } from 'node:fs';
+import { accessSync, chmodSync, closeSync, constants, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, renameSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import type { Logger } from '../log.js';
@@ -14,6 +14,10 @@ import type { RecreateReason, StartupReport } from './types.js';
 export const DB_FILE = 'outbox.db';
 /** Written when SQLite reports corruption at run time; the next writable open then runs a full quick_check. */
 export const NEEDS_CHECK_FILE = 'outbox.db.needs-check';
+/** Written when the outbox file was found deleted while running; the next open reports a recreation. */
+export const DELETED_FILE = 'outbox.db.deleted';
+/** Readings are the site's data: owner read-write, the service group read (the unit's UMask=0027 agrees). */
+export const DATA_FILE_MODE = 0o640;
 /** Moved-aside copies kept; older ones are deleted so repeated corruption cannot fill the card. */
 const KEEP_ASIDE = 2;
 const BUSY_TIMEOUT_MS = 5000;
@@ -25,34 +29,101 @@ export interface OpenedDb {
 }
 
 export function openWritable(dir: string, now: number, log: Logger): OpenedDb {
-  mkdirSync(dir, { recursive: true });
+  try {
+    mkdirSync(dir, { recursive: true });
+  } catch (err) {
+    throw openFailed(dir, dir, err);
+  }
   const path = join(dir, DB_FILE);
   const marker = join(dir, NEEDS_CHECK_FILE);
   const fullCheck = existsSync(marker);
-  let recreated: StartupReport['recreated'] = null;
+  let recreated: StartupReport['recreated'] = deletedReport(dir);
   let opened: { db: Database.Database; created: boolean };
   try {
     opened = tryOpen(path, now, fullCheck);
   } catch (err) {
     const reason: RecreateReason | null = err instanceof UnusableDatabase ? err.reason : isCorruption(err) ? 'corrupt' : null;
-    if (reason === null) {
-      throw new OutboxError('OUTBOX_OPEN_FAILED', `cannot open ${path}: ${(err as Error).message}`, { cause: err });
-    }
+    if (reason === null) throw openFailed(dir, path, err);
     const movedTo = moveAside(dir, reason, now);
     recreated = { reason, error: (err as Error).message, movedTo };
     log.error({ path, reason, error: recreated.error, movedTo }, 'outbox database unusable; moved aside, starting a new one');
     try {
       opened = tryOpen(path, now, false);
     } catch (again) {
-      throw new OutboxError('OUTBOX_OPEN_FAILED', `cannot create ${path}: ${(again as Error).message}`, { cause: again });
+      throw openFailed(dir, path, again);
     }
   }
   if (fullCheck) rmSync(marker, { force: true });
+  rmSync(join(dir, DELETED_FILE), { force: true });
   return { ...opened, recreated };
+}
+
+/** The marker a running outbox leaves when its file was deleted under it: the new file's epoch is explained. */
+function deletedReport(dir: string): StartupReport['recreated'] {
+  const file = join(dir, DELETED_FILE);
+  if (!existsSync(file)) return null;
+  let error = 'the outbox file was deleted while the gateway ran';
+  try {
+    error = readFileSync(file, 'utf8').trim() || error;
+  } catch {
+    // Unreadable marker: the default text says enough.
+  }
+  return { reason: 'deleted', error, movedTo: null };
+}
+
+/** One line naming the path and the cause in plain words, e.g. `cannot open the outbox /x/outbox.db: permission denied`. */
+export function openFailed(dir: string, path: string, err: unknown): OutboxError {
+  return new OutboxError('OUTBOX_OPEN_FAILED', `cannot open the outbox ${path}: ${openCause(dir, path, err)}`, { cause: err });
+}
+
+const ERRNO_WORDS: Record<string, string> = {
+  EACCES: 'permission denied',
+  EPERM: 'permission denied',
+  EROFS: 'read-only file system',
+  ENOTDIR: 'a part of the path is a file, not a directory',
+  EEXIST: 'it exists and is not a directory',
+  ENOSPC: 'no space left on device',
+  EDQUOT: 'disk quota exceeded',
+  ENOENT: 'no such file or directory',
+  EISDIR: 'it is a directory, not a file',
+};
+
+function openCause(dir: string, path: string, err: unknown): string {
+  const code = (err as NodeJS.ErrnoException | null)?.code ?? '';
+  if (ERRNO_WORDS[code]) return ERRNO_WORDS[code];
+  // SQLite says only "unable to open database file" or "readonly database": ask the filesystem why.
+  for (const [target, mode] of [
+    [dir, constants.W_OK | constants.X_OK],
+    [path, constants.R_OK | constants.W_OK],
+  ] as const) {
+    if (target === path && !existsSync(path)) continue;
+    try {
+      accessSync(target, mode);
+    } catch (denied) {
+      const word = ERRNO_WORDS[(denied as NodeJS.ErrnoException).code ?? ''];
+      if (word) return target === dir && path !== dir ? `${word} (directory ${dir})` : word;
+    }
+  }
+  if (existsSync(path) && !statSync(path).isFile()) return 'not a regular file';
+  return (err as Error).message;
+}
+
+/** Creates the file 0640 before SQLite does (SQLite gives -wal and -shm the database's mode), tightens an older 0644 one. */
+function restrictMode(path: string): void {
+  if (!existsSync(path)) closeSync(openSync(path, 'a', DATA_FILE_MODE));
+  for (const suffix of ['', '-wal', '-shm']) {
+    const file = path + suffix;
+    try {
+      if (existsSync(file) && (statSync(file).mode & 0o777) !== DATA_FILE_MODE) chmodSync(file, DATA_FILE_MODE);
+    } catch {
+      // Owned by someone else: SQLite's open then says whether it can be used at all.
+    }
+  }
 }
 
 function tryOpen(path: string, now: number, fullCheck: boolean): { db: Database.Database; created: boolean } {
   checkHeader(path);
+  restrictMode(path);
   const db = new Database(path, { timeout: BUSY_TIMEOUT_MS });
   try {
     // Only takes effect on an empty file: lets a lowered maxBytes hand pages back to the filesystem later.

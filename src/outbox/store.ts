@@ -8,6 +8,7 @@ import type Database from 'better-sqlite3';
 import type { Logger } from '../log.js';
 import { validateSample } from './codec.js';
 import { OutboxError, isCorruption, isStorageFailure, sqliteCode } from './errors.js';
+import { Limits, ProbeDone } from './limits.js';
 import { openReader, openWritable } from './open.js';
 import { Pending } from './pending.js';
 import { OutboxReader } from './reader.js';
@@ -18,6 +19,7 @@ import { PendingState, prepareState, readStateRows, type StateEntry } from './st
 import { RecentSamples } from './recent.js';
 import type { OutboxOptions, OutboxState, OutboxStats, SampleInput, StartupReport, StoredSample } from './types.js';
 import { insertRows, prepareWrites, type Writes } from './writes.js';
+import { FileWatch } from './watch.js';
 
 const MIB = 1024 * 1024;
 const DEFAULTS = { maxBytes: 512 * MIB, maxAgeHours: 720, commitIntervalMs: 250, maxPendingSamples: 100_000 };
@@ -29,11 +31,6 @@ const RETRY_ROWS = 1000;
 const MAX_PENDING_EVENTS = 10_000;
 /** Share of stored rows dropped before each retry when the page cap stops a commit: escalates, never stalls. */
 const CAP_RETRY_SHARES = [0.05, 0.25, 1];
-const UNCAPPED_PAGES = 2 ** 31 - 2;
-/** Thrown to roll back the probe transaction once its inserts went through; carries the size they needed. */
-class ProbeDone {
-  constructor(readonly pages: number) {}
-}
 
 export class Outbox extends OutboxReader {
   /** What happened at open: created, or an unusable file moved aside and replaced. */
@@ -43,6 +40,8 @@ export class Outbox extends OutboxReader {
   private readonly opts: Required<Omit<OutboxOptions, 'logger' | 'clock' | 'faultInjector' | 'dir'>>;
   private readonly faultInjector?: () => void;
   private readonly retention: Retention;
+  private readonly limits: Limits;
+  private readonly watch: FileWatch;
   private readonly w: Writes;
   private readonly insertTxn: (nSamples: number) => number;
   private readonly probeTxn: (nSamples: number) => void;
@@ -97,13 +96,15 @@ export class Outbox extends OutboxReader {
       commitIntervalMs: options.commitIntervalMs ?? DEFAULTS.commitIntervalMs,
       maxPendingSamples: options.maxPendingSamples ?? DEFAULTS.maxPendingSamples,
     };
+    this.watch = new FileWatch(options.dir, this.log);
+    this.limits = new Limits(db, this.watch.path, this.opts.maxBytes, this.pageSize, MAX_ROWS_PER_COMMIT);
     const maxAgeMs = this.opts.maxAgeHours * 3_600_000;
     // Age is checked at most hourly (or 1/100 of maxAge): a late drop costs ~0.1 % of the budget, a check costs a scan.
     this.housekeepingEveryMs = Math.min(3_600_000, maxAgeMs / 100);
     this.retention = new Retention({
       db,
       pageSize: this.pageSize,
-      maxBytes: this.opts.maxBytes,
+      maxBytes: this.limits.budget.dbBytes,
       maxAgeMs,
       log: this.log,
       clock: this.clock,
@@ -132,7 +133,7 @@ export class Outbox extends OutboxReader {
     if (stored !== null && stored >= this.nextSeq) this.nextSeq = stored + 1;
     this.recent = new RecentSamples(this.nextSeq - 1);
     try {
-      this.relaxed(() => this.fitLimits());
+      this.relaxed(() => this.limits.fit(this.retention));
     } catch (err) {
       // Never fail the open over this (e.g. a full disk at boot): commits enforce the limits again.
       this.log.warn({ err }, 'outbox could not apply its size limits at open');
@@ -173,6 +174,7 @@ export class Outbox extends OutboxReader {
   commit(): number {
     if (this.closed) return 0;
     this.disarm();
+    this.watch.check();
     this.maintain();
     let committed = 0;
     try {
@@ -181,6 +183,7 @@ export class Outbox extends OutboxReader {
         if (this.state !== 'ok') this.log.info({ state: 'ok', was: this.state }, 'outbox storage writable again');
         this.state = 'ok';
       }
+      if (committed > 0) this.limits.boundWal();
     } catch (err) {
       this.onFailure(err);
     }
@@ -257,6 +260,15 @@ export class Outbox extends OutboxReader {
     return this.guard(() => readStateRows(this.stateRows, prefix));
   }
 
+  /**
+   * Called once when the outbox can no longer be used as it is: OUTBOX_CORRUPT (the process should end so the
+   * next start checks and replaces the file) or OUTBOX_DELETED (its file was removed; reopen to recreate it).
+   * Called on a later tick, never inside a commit. Without a listener the outbox only logs and keeps going.
+   */
+  onUnusable(listener: (err: OutboxError) => void): () => void {
+    return this.watch.on(listener);
+  }
+
   /** Called with the highest committed seq after every successful commit (the uplink's "new data" cue). */
   onCommit(listener: (lastSeq: number) => void): () => void {
     this.listeners.add(listener);
@@ -312,7 +324,7 @@ export class Outbox extends OutboxReader {
 
   private commitChunk(): number {
     // While failing, retry with a small chunk: a doomed 50k-row transaction every interval would burn the CPU.
-    const n = Math.min(this.pending.samples.length, this.state === 'ok' ? MAX_ROWS_PER_COMMIT : RETRY_ROWS);
+    const n = Math.min(this.pending.samples.length, this.state === 'ok' ? this.limits.budget.rowsPerCommit : RETRY_ROWS);
     if (this.state === 'ok') this.relaxed(() => this.retention.makeRoom(n, this.pending.extraBytes(n)));
     for (let attempt = 0; ; attempt++) {
       try {
@@ -363,36 +375,18 @@ export class Outbox extends OutboxReader {
     else this.log.error(ctx, 'outbox commit failed; keeping readings in memory and retrying');
   }
 
-  /**
-   * SQLITE_FULL means either a full filesystem or our own max_page_count. Dropping data is the cure only for
-   * the second, so prove it: replay the same inserts without the cap in a transaction that is always rolled
-   * back, and see whether they needed more pages than the cap allows. (Success alone proves nothing: on a
-   * full disk a retry may fit where the first try did not.) Rare: the soft limit normally acts first.
-   */
+  /** Whether a SQLITE_FULL came from our own page cap, not the filesystem (limits.ts). */
   private atPageCap(err: unknown, n: number): boolean {
-    if (sqliteCode(err) !== 'SQLITE_FULL') return false;
-    const cap = this.db.pragma('max_page_count', { simple: true }) as number;
-    this.db.pragma(`max_page_count = ${UNCAPPED_PAGES}`);
     try {
-      this.probeTxn(n);
-    } catch (probe) {
-      return probe instanceof ProbeDone && probe.pages > cap;
+      return this.limits.atPageCap(err, () => this.probeTxn(n));
     } finally {
       this.dict.forget();
-      this.db.pragma(`max_page_count = ${cap}`);
     }
-    return false;
   }
 
-  /** At open: apply a lowered maxBytes (drop, hand pages back) and set the hard page cap. */
-  private fitLimits(): void {
-    this.retention.makeRoom(0);
-    const capPages = Math.floor(this.opts.maxBytes / this.pageSize);
-    const pages = this.db.pragma('page_count', { simple: true }) as number;
-    if (pages > capPages) this.db.pragma(`incremental_vacuum(${pages - capPages})`);
-    // Hard backstop under the soft limit: SQLite refuses to grow the file past this (it cannot go below the
-    // current size; the soft limit then brings usage down).
-    this.db.pragma(`max_page_count = ${capPages}`);
+  protected override markNeedsCheck(err: unknown): void {
+    super.markNeedsCheck(err);
+    this.watch.corrupt(err);
   }
 
   /** Runs fn with synchronous=NORMAL: for writes whose loss in a power cut is harmless (see the file header). */

@@ -84,14 +84,14 @@ export interface OutboxStats {
   pending: number;
 }
 
-/** Why the database found at start was replaced by a new one. */
-export type RecreateReason = 'corrupt' | 'notOutbox' | 'schemaNewer';
+/** Why the database found at start was replaced by a new one (`deleted`: removed while the gateway ran). */
+export type RecreateReason = 'corrupt' | 'notOutbox' | 'schemaNewer' | 'deleted';
 
 export interface StartupReport {
   /** True when a new database (with a new epoch) was created at this open. */
   created: boolean;
-  /** Set when an unusable file was moved aside; the data in it is not lost, only set apart. */
-  recreated: { reason: RecreateReason; error: string; movedTo: string } | null;
+  /** Set when an unusable file was moved aside (the data in it is set apart, not lost), or was deleted (movedTo null). */
+  recreated: { reason: RecreateReason; error: string; movedTo: string | null } | null;
   epoch: string;
   lastSeq: number;
   samples: number;
@@ -101,7 +101,7 @@ export interface StartupReport {
 export interface OutboxOptions {
   /** Directory holding `outbox.db`; created when missing. */
   dir: string;
-  /** Upper bound of the database file; the oldest samples are dropped to stay below. Default 512 MiB. */
+  /** Upper bound of the outbox's files (database, WAL, shared memory); the oldest samples are dropped to stay below. Default 512 MiB. */
   maxBytes?: number;
   /** Samples older than this (by their ts) are dropped. Default 720 (30 days). */
   maxAgeHours?: number;
