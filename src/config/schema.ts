@@ -169,7 +169,7 @@ export const uplinkSchema = z.strictObject({
 });
 
 export const bufferSchema = z.strictObject({
-  maxBytes: byteSize.default(512 * 1024 ** 2),
+  maxBytes: byteSize.pipe(z.number().min(256 * 1024, 'must be at least 256 KiB (the outbox needs room for its schema, WAL and index; MIN_MAX_BYTES in src/outbox/limits.ts)')).default(512 * 1024 ** 2),
   maxAgeHours: z.number().min(1).max(24 * 3650).default(720),
   commitIntervalMs: z.number().int().min(10).max(60_000).default(250),
   /** Samples held in memory while the disk refuses writes (disk full), oldest dropped past this. */

@@ -19,6 +19,8 @@ const KEEP_REPORTED = 1000;
 const KEEP_TOTAL = 10_000;
 const REASON_PRUNE_ABOVE = 10_000;
 const DAY_MS = 86_400_000;
+/** Drops for maxBytes are logged at most this often, with the count since the last line. */
+const DROP_LOG_EVERY_MS = 60_000;
 
 type Stream = 'sample' | 'event';
 type EdgeRow = [seq: number, ts: number];
@@ -26,7 +28,10 @@ type EdgeRow = [seq: number, ts: number];
 export interface RetentionDeps {
   db: Database.Database;
   pageSize: number;
+  /** The database's share of the cap (limits.ts). */
   maxBytes: number;
+  /** buffer.maxBytes as configured, for the log. */
+  capBytes?: number;
   maxAgeMs: number;
   log: Logger;
   clock: () => number;
@@ -39,6 +44,8 @@ export interface RetentionDeps {
 export class Retention {
   private readonly s;
   private lastReasonPrune = -Infinity;
+  private lastDropLog = -Infinity;
+  private droppedUnlogged = 0;
 
   constructor(private readonly d: RetentionDeps) {
     const db = d.db;
@@ -106,7 +113,19 @@ export class Retention {
         dropped += n;
       }
     }
+    if (dropped > 0) this.logDrop(dropped);
     return dropped;
+  }
+
+  /** A full outbox drops at every few commits: one line a minute says so without flooding the journal. */
+  private logDrop(dropped: number): void {
+    this.droppedUnlogged += dropped;
+    const now = this.d.clock();
+    if (now - this.lastDropLog < DROP_LOG_EVERY_MS) return;
+    this.lastDropLog = now;
+    const ctx = { dropped: this.droppedUnlogged, maxBytes: this.d.capBytes ?? this.d.maxBytes };
+    this.droppedUnlogged = 0;
+    this.d.log.warn(ctx, 'outbox full: dropped the oldest samples to stay under buffer.maxBytes');
   }
 
   /**

@@ -105,6 +105,7 @@ export class Outbox extends OutboxReader {
       db,
       pageSize: this.pageSize,
       maxBytes: this.limits.budget.dbBytes,
+      capBytes: this.opts.maxBytes,
       maxAgeMs,
       log: this.log,
       clock: this.clock,
