@@ -3,12 +3,14 @@
  * messages name JavaScript types ("expected int, received number"); these name YAML ones.
  */
 import type { z } from 'zod';
+import { isSecretPath, withoutUserinfo } from './secrets.js';
 
 type RawIssue = z.core.$ZodRawIssue;
 
 /** zod error map: a message for every issue the schema does not already word itself. */
 export function schemaMessage(issue: RawIssue): string | undefined {
-  const got = issue.input === undefined ? '' : `, got ${describe(issue.input)}`;
+  const path = issue.path ?? [];
+  const got = issue.input === undefined ? '' : `, got ${shown(path, issue.input)}`;
   switch (issue.code) {
     case 'invalid_type':
       if (issue.input === undefined) return 'is required';
@@ -25,7 +27,7 @@ export function schemaMessage(issue: RawIssue): string | undefined {
       const key = (issue as { discriminator?: string }).discriminator;
       const input = key !== undefined && isRecord(issue.input) ? issue.input[key] : issue.input;
       if (input === undefined) return `is required (${oneOf(values)})`;
-      return `must be ${oneOf(values)}, got ${describe(input)}${suggestValue(input, values)}`;
+      return `must be ${oneOf(values)}, got ${shown(key !== undefined ? [...path, key] : path, input)}${suggestValue(input, values)}`;
     }
     case 'invalid_format':
       return `is not in the expected format${got}`;
@@ -59,7 +61,8 @@ function sizeMessage(issue: Extract<RawIssue, { code: 'too_small' | 'too_big' }>
   const bound = Number(issue.code === 'too_small' ? issue.minimum : issue.maximum);
   switch (issue.origin) {
     case 'string':
-      return issue.code === 'too_small' && bound === 1 ? 'must not be empty' : `must be at most ${bound} characters`;
+      if (issue.code === 'too_big') return `must be at most ${bound} characters`;
+      return bound === 1 ? 'must not be empty' : `must be at least ${bound} characters`;
     case 'array':
       return issue.code === 'too_small'
         ? `needs at least ${bound} ${bound === 1 ? 'entry' : 'entries'}`
@@ -108,6 +111,19 @@ function suggestValue(input: unknown, values: readonly unknown[]): string {
 
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/**
+ * A value as a message may show it: a secret (status.token, a password, uplink.username) by its kind and
+ * length only, a URL without its user and password.
+ */
+export function shown(path: readonly PropertyKey[], value: unknown): string {
+  if (isSecretPath(path)) {
+    if (typeof value === 'string') return `${value.length} ${value.length === 1 ? 'character' : 'characters'} (not shown)`;
+    if (typeof value === 'number' || typeof value === 'boolean') return `a ${typeof value} (not shown)`;
+    return describe(value);
+  }
+  return describe(typeof value === 'string' ? withoutUserinfo(value) : value);
 }
 
 /** A short picture of a YAML value for a message. */
