@@ -1,5 +1,7 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { resolvedType, resolvedWidth } from '../src/config/validate.js';
+import { configSchema } from '../src/config/schema.js';
+import { resolvedType, resolvedWidth, validateConfig } from '../src/config/validate.js';
 import { errors, HEAD, withPoints, yaml } from './fixtures/config/text.js';
 
 describe('cross-field rules', () => {
@@ -164,6 +166,38 @@ describe('cross-field rules', () => {
       'c.yaml:19:35 devices[0].points[7].address: coil 100 is also read by point "c1" (points[6])',
       'c.yaml:21:28 devices[0].points[9].address: holding registers 198-201 overlap 200-203, read by point "s1" (points[8])',
     ]);
+  });
+
+  it('names, for every overlapping point, the first earlier point it overlaps, as comparing every pair does', () => {
+    const point = fc.record({
+      fc: fc.constantFrom(1, 2, 3, 4),
+      address: fc.nat(12),
+      type: fc.constantFrom(undefined, 'uint16', 'float32', 'uint64'),
+      bit: fc.option(fc.nat(2), { nil: undefined }),
+    });
+    fc.assert(
+      fc.property(fc.array(point, { minLength: 1, maxLength: 30 }), (raw) => {
+        const points = raw.map((p, i) => ({ id: `p${i}`, ...p, ...(p.fc <= 2 ? { type: undefined } : {}) }));
+        const config = configSchema.parse({ gateway: { id: 'g' }, buses: [{ id: 'a', transport: 'tcp', host: 'h' }], devices: [{ id: 'd', bus: 'a', unit: 1, points }] });
+        const found = validateConfig(config).filter((i) => / read by point /.test(i.message)).map((i) => [i.path[3], /\(points\[(\d+)\]\)$/.exec(i.message)![1]]);
+        const span = (p: (typeof config.devices)[0]['points'][0]) => [p.address!, p.address! + resolvedWidth(p) - 1];
+        const clash = (a: (typeof points)[0], b: (typeof points)[0]) => {
+          const [pa, pb] = [config.devices[0].points[Number(a.id.slice(1))], config.devices[0].points[Number(b.id.slice(1))]];
+          if (pa.fc !== pb.fc) return false;
+          if (pa.fc <= 2) return pa.address === pb.address;
+          if ((pa.bit === undefined) !== (pb.bit === undefined)) return false;
+          if (pa.bit !== undefined) return pa.address === pb.address && pa.bit === pb.bit;
+          const [[a0, a1], [b0, b1]] = [span(pa), span(pb)];
+          return !(b0 > a1 || a0 > b1);
+        };
+        const expected = points.flatMap((p, i) => {
+          const q = points.slice(0, i).findIndex((earlier) => clash(earlier, p));
+          return q < 0 ? [] : [[i, String(q)]];
+        });
+        expect(found).toEqual(expected);
+      }),
+      { numRuns: 500 },
+    );
   });
 
   it('reports every rule violation of a file at once', () => {

@@ -90,6 +90,7 @@ function checkDevices(config: Config, issues: RuleIssue[]): void {
 
 function checkPoints(device: DeviceConfig, devicePath: IssuePath, issues: RuleIssue[]): void {
   const ids = new Map<string, number>();
+  const readers = new FirstReaders();
   device.points.forEach((point, p) => {
     const at = (key: string): IssuePath => [...devicePath, 'points', p, key];
     const first = ids.get(point.id);
@@ -100,15 +101,37 @@ function checkPoints(device: DeviceConfig, devicePath: IssuePath, issues: RuleIs
     if (point.field !== undefined) issues.push({ path: at('field'), message: 'field applies to line-sensor points; a Modbus point is read by fc and address' });
     for (const { key, message } of pointShapeProblems(point, device)) issues.push({ path: at(key), message });
 
-    for (let q = 0; q < p; q++) {
-      if (device.points[q].address === undefined) continue;
-      const clash = overlap(device.points[q], point);
-      if (clash) {
-        issues.push({ path: at('address'), message: `${clash} point "${device.points[q].id}" (points[${q}])` });
-        break;
-      }
+    const q = readers.claim(point, p);
+    if (q !== undefined) {
+      const clash = overlap(device.points[q], point)!;
+      issues.push({ path: at('address'), message: `${clash} point "${device.points[q].id}" (points[${q}])` });
     }
   });
+}
+
+/**
+ * The first point (lowest index) that reads each register or bit, per function code: finds the earliest
+ * point a new one overlaps in time proportional to its width. Comparing every pair took seconds for a device
+ * of 20,000 points. Same rules as overlap(): words by register range, bits by register and bit, never across.
+ */
+class FirstReaders {
+  private readonly firsts = new Map<string, number>();
+
+  /** Records the point's registers (or bit) and returns the earliest earlier point that reads any of them. */
+  claim(point: PointConfig, index: number): number | undefined {
+    const address = point.address!;
+    const keys: string[] = [];
+    if (isBitFc(point.fc)) keys.push(`${point.fc}:${address}`);
+    else if (point.bit !== undefined) keys.push(`${point.fc}:${address}.${point.bit}`);
+    else for (let r = address, end = address + resolvedWidth(point) - 1; r <= end; r++) keys.push(`${point.fc}:${r}`);
+    let first: number | undefined;
+    for (const key of keys) {
+      const q = this.firsts.get(key);
+      if (q === undefined) this.firsts.set(key, index);
+      else if (first === undefined || q < first) first = q;
+    }
+    return first;
+  }
 }
 
 /** Problems of one point on its own: fields that do not apply to its function code or type, and its extent. */
