@@ -2,8 +2,8 @@
  * YAML parsing with bounds on nesting and on size in tokens. The parser slows down with depth (a million `[`
  * in 2 MB took 18 s) and its composer overflows the call stack at a few hundred levels, which surfaced as
  * "Maximum call stack size exceeded" with a path of kilobytes; no configuration nests deeper than about 8
- * levels. Its memory follows the number of tokens, about 300 bytes each: a 1 MiB flow list `[1,1,...]` took
- * 4.6 s and 540 MB; a configuration of 10,000 points in the usual block style has about 500,000 tokens.
+ * levels. Its memory follows the number of tokens, 200-350 bytes each: a 1 MiB flow list `[1,1,...]` took
+ * 4.6 s and 540 MB, past the service's MemoryMax. 1,000 points in the usual block style are 50,000 tokens.
  */
 import { Composer, isAlias, isMap, isPair, isSeq, Lexer, Parser, YAMLParseError, type Document, type LineCounter, type Node, type ParsedNode } from 'yaml';
 import type { IssuePath } from './validate.js';
@@ -16,7 +16,7 @@ export const MAX_DEPTH = 32;
 const MAX_PARSER_STACK = 2 * MAX_DEPTH + 8;
 
 /** Keys, values, indentation and punctuation, each one token. */
-export const MAX_YAML_TOKENS = 600_000;
+export const MAX_YAML_TOKENS = 300_000;
 
 /** Where parsing was refused, and why. */
 export interface Refusal {
@@ -43,7 +43,7 @@ export function parseBounded(text: string, lineCounter: LineCounter): { doc: Doc
         break;
       }
       if (++count > MAX_YAML_TOKENS) {
-        const message = `too large: more than ${MAX_YAML_TOKENS.toLocaleString('en-US')} YAML tokens (keys, values, indentation and punctuation); 10,000 points written as usual take about 500,000`;
+        const message = `too large: more than ${MAX_YAML_TOKENS.toLocaleString('en-US')} YAML tokens (keys, values, indentation and punctuation); 1,000 points written as usual take about 50,000`;
         refusal = { offset: parser.offset, message };
         break;
       }
