@@ -59,6 +59,16 @@ export function classifyError(err: unknown, timeoutMs: number): ModbusError {
 /** The largest Modbus frame is 260 bytes (TCP) or 256 (RTU); more than this waiting is never one reply. */
 const MAX_PENDING_BYTES = 4096;
 const KEEP_BYTES = 512;
+/**
+ * A Modbus TCP peer speaks only when asked: more than this since the last request went out (a late reply and
+ * the current one are a few hundred bytes) is a flood or garbage, and the link is closed rather than drained.
+ */
+const MAX_UNASKED_TCP_BYTES = 4096;
+/**
+ * A serial device server only relays its line, which carries at most about 46 KB/s (460,800 baud); noise or
+ * another master's traffic stays well below. More than this in one second is no serial line.
+ */
+const MAX_RELAYED_BYTES_PER_S = 64 * 1024;
 /** How long past timeoutMs a transaction may stay unsettled before the link is declared stuck. */
 const STUCK_GRACE_MS = 2000;
 
@@ -91,9 +101,13 @@ export function describeTarget(target: Target): string {
   return `${target.transport}://${target.host}:${target.port}`;
 }
 
-/** Emits 'close' (once per open) when the port or socket goes away by itself. */
+/** Emits 'close' (reason) once per open when the port or socket goes away, by itself or dropped for a flood. */
 export class ModbusLink extends EventEmitter {
   private client: ModbusRTU | undefined;
+  /** Bytes received since the last request went out (or since the open). */
+  private unasked = 0;
+  private windowStart = 0;
+  private windowBytes = 0;
 
   constructor(
     readonly target: Target,
@@ -128,7 +142,7 @@ export class ModbusLink extends EventEmitter {
         await withTimeout(client.connectTelnet(t.host, { port: t.port }), Math.max(this.timeoutMs, 3000));
       }
     } catch (err) {
-      client.close(() => {});
+      this.release(client);
       const e = err as { message?: string };
       throw new ModbusError('connect', `cannot open ${describeTarget(t)}: ${e?.message ?? String(err)}`);
     }
@@ -137,9 +151,12 @@ export class ModbusLink extends EventEmitter {
     client.on('close', () => {
       if (this.client === client) {
         this.client = undefined;
-        this.emit('close');
+        this.emit('close', 'port or connection closed');
       }
     });
+    this.unasked = 0;
+    this.windowStart = performance.now();
+    this.windowBytes = 0;
     this.watchSocket(client);
   }
 
@@ -153,9 +170,57 @@ export class ModbusLink extends EventEmitter {
     const port = portOf(client);
     port?.on?.('error', () => {});
     port?._client?.on?.('error', () => {});
+    // Counted before the port parses the chunk: a flood is let go at its first chunk past the bound.
+    port?._client?.prependListener?.('data', (chunk: Buffer) => this.count(client, chunk.length));
     port?._client?.on?.('data', () => {
       if (port._buffer && port._buffer.length > MAX_PENDING_BYTES) port._buffer = port._buffer.subarray(-KEEP_BYTES);
       if (port._clientRcvData && port._clientRcvData.length > MAX_PENDING_BYTES) port._clientRcvData = Buffer.alloc(0);
+    });
+  }
+
+  /** Drops the link to a peer that sends what no request asked for, instead of reading it forever. */
+  private count(client: ModbusRTU, bytes: number): void {
+    if (this.client !== client) return;
+    const where = describeTarget(this.target);
+    if (this.target.transport === 'tcp') {
+      this.unasked += bytes;
+      if (this.unasked > MAX_UNASKED_TCP_BYTES) this.drop(`${where} sent ${this.unasked} bytes no request asked for`);
+      return;
+    }
+    // A serial port's own baud rate bounds what it can deliver.
+    if (this.target.transport !== 'rtu-over-tcp') return;
+    const now = performance.now();
+    if (now - this.windowStart >= 1000) {
+      this.windowStart = now;
+      this.windowBytes = 0;
+    }
+    this.windowBytes += bytes;
+    if (this.windowBytes > MAX_RELAYED_BYTES_PER_S) this.drop(`${where} sent more than ${MAX_RELAYED_BYTES_PER_S} bytes within a second, more than a serial line carries`);
+  }
+
+  /** Closes the link at once and reports it as lost: the bus reopens it through its backoff. */
+  private drop(reason: string): void {
+    const client = this.client;
+    if (!client) return;
+    this.client = undefined;
+    this.release(client);
+    this.emit('close', reason);
+  }
+
+  /**
+   * Lets a client go without waiting for its peer: modbus-serial's close() of a TCP or telnet port only half-
+   * closes the socket (end()), which a peer that keeps sending holds open, read, for as long as it likes.
+   */
+  private release(client: ModbusRTU): Promise<void> {
+    return new Promise<void>((resolve) => {
+      try {
+        if (this.target.transport === 'rtu') client.close(() => resolve());
+        else client.destroy(() => resolve());
+      } catch {
+        resolve();
+      }
+      // A serial port that is already gone may never call back.
+      setTimeout(resolve, 500).unref();
     });
   }
 
@@ -165,6 +230,7 @@ export class ModbusLink extends EventEmitter {
    * later reply on the connection, and a stale RTU frame could be taken for the new reply.
    */
   private flushInput(client: ModbusRTU): void {
+    this.unasked = 0;
     const port = portOf(client);
     if (port?._buffer?.length) port._buffer = Buffer.alloc(0);
     if (port?._clientRcvData?.length) port._clientRcvData = Buffer.alloc(0);
@@ -227,7 +293,7 @@ export class ModbusLink extends EventEmitter {
     let timer: NodeJS.Timeout | undefined;
     let onClose: (() => void) | undefined;
     const stuck = new Promise<never>((_, reject) => {
-      onClose = () => reject(new ModbusError('disconnected', `link to ${describeTarget(this.target)} closed during a request`));
+      onClose = (reason?: string) => reject(new ModbusError('disconnected', `link to ${describeTarget(this.target)} closed during a request${reason ? ` (${reason})` : ''}`));
       this.once('close', onClose);
       timer = setTimeout(() => {
         void this.close();
@@ -245,16 +311,7 @@ export class ModbusLink extends EventEmitter {
   async close(): Promise<void> {
     const client = this.client;
     this.client = undefined;
-    if (!client) return;
-    await new Promise<void>((resolve) => {
-      try {
-        client.close(() => resolve());
-      } catch {
-        resolve();
-      }
-      // A serial port that is already gone may never call back.
-      setTimeout(resolve, 500).unref();
-    });
+    if (client) await this.release(client);
   }
 
   private requireOpen(): ModbusRTU {
@@ -266,9 +323,11 @@ export class ModbusLink extends EventEmitter {
     const e = classifyError(err, this.timeoutMs);
     // A port that vanished mid-transaction shows up as a timeout or "Port Not Open": it is the link, not the unit.
     if (!this.client?.isOpen) {
-      if (this.client) {
+      const client = this.client;
+      if (client) {
         this.client = undefined;
-        this.emit('close');
+        void this.release(client);
+        this.emit('close', 'port or socket no longer open');
       }
       return e.linkLost ? e : new ModbusError('disconnected', `link to ${describeTarget(this.target)} lost`);
     }
