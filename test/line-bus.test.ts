@@ -1,21 +1,24 @@
 /**
  * The line bus against a scripted serial device server (a TCP socket on 127.0.0.1 whose every byte the test
  * chooses): which device a line belongs to, bad samples with their reasons, counting and rate-limited
- * logging of noise, queries with retries, timeouts and backoff, floods, and a peer that goes away.
+ * logging of noise, queries with retries, timeouts and backoff, floods, a peer that goes away, and peers that
+ * hang up at once or mid-reply (redialed through the backoff, the cut-off query counted on the device).
  */
 import net, { type AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { LineBusConfig } from '../src/config/schema.js';
 import { withChecksum } from '../src/sources/line/checksum.js';
 import { LineBus } from '../src/sources/line/bus.js';
-import { RateLimitedLog } from '../src/sources/line/ratelog.js';
+import { RateLimitedLog } from '../src/sources/ratelog.js';
 import { config, recordingLogger, SampleLog } from './helpers/gateway.js';
 
 interface Peer {
   port: number;
   send(bytes: string | Buffer): void;
-  /** Called with every query line (CR/LF trimmed). */
-  onQuery?: (q: string) => void;
+  /** Called with every query line (CR/LF trimmed), and the socket it came on. */
+  onQuery?: (q: string, socket: net.Socket) => void;
+  /** Hang up every connection as soon as it is accepted. */
+  hangUp?: boolean;
   connections: number;
   close(): Promise<void>;
 }
@@ -35,6 +38,7 @@ async function startPeer(port = 0): Promise<Peer> {
   };
   const server = net.createServer((s) => {
     peer.connections++;
+    if (peer.hangUp) return void s.destroy();
     sockets.add(s);
     s.on('error', () => {});
     s.on('close', () => sockets.delete(s));
@@ -43,7 +47,7 @@ async function startPeer(port = 0): Promise<Peer> {
       held += d.toString('latin1');
       const parts = held.split(/\r\n|\r|\n/);
       held = parts.pop()!;
-      for (const q of parts) if (q) peer.onQuery?.(q);
+      for (const q of parts) if (q) peer.onQuery?.(q, s);
     });
   });
   await new Promise<void>((r) => server.listen(port, '127.0.0.1', r));
@@ -226,6 +230,91 @@ describe('line bus: the peer goes away', () => {
     await samples.until((all) => all.some((s) => s.value === 0.3));
   });
 });
+
+describe('line bus: a peer that hangs up', () => {
+  function rigLoose(peer: Peer, devices: Record<string, unknown>[]) {
+    const cfg = config({
+      gateway: { id: 'g' },
+      buses: [{ id: 'face', transport: 'line', host: '127.0.0.1', port: peer.port, timeoutMs: 300, retries: 0, reconnectMinMs: 100, reconnectMaxMs: 1000, unitBackoffMinMs: 200, unitBackoffMaxMs: 400 }],
+      devices: devices.map((d) => ({ bus: 'face', ...d })),
+    });
+    const samples = new SampleLog();
+    const rec = recordingLogger();
+    const bus = new LineBus(cfg.buses[0] as LineBusConfig, cfg.devices, { logger: rec.logger, sink: samples.sink });
+    bus.start();
+    cleanup.push(() => bus.stop());
+    return { bus, samples, rec, linkLines: () => rec.lines.filter((l) => l.level >= 30 && /connect|link/.test(l.msg)) };
+  }
+  const laser = { id: 'laser', query: 'D\r\n', pollIntervalMs: 100, parse: { regex: '^D,(?<distance>[-\\d.]+)' }, points: [{ id: 'distance' }] };
+
+  it('at once: redialed through the backoff, logged once, the device not up', async () => {
+    const peer = await startPeer();
+    cleanup.push(() => peer.close());
+    peer.hangUp = true;
+    const { bus, linkLines } = rigLoose(peer, [laser]);
+    await tick(4000);
+    // 100 + 200 + 400 + 800 + 1000 ms (±20 %) between dials: about 6 in 4 s; without a backoff, thousands.
+    expect(peer.connections).toBeGreaterThanOrEqual(2);
+    expect(peer.connections).toBeLessThanOrEqual(10);
+    expect(bus.health()[0]!.state).not.toBe('ok');
+    expect(linkLines().length).toBeLessThanOrEqual(4);
+  });
+
+  it('mid-reply: the query counts as an error on the device, only a good reading resets the backoff', async () => {
+    const peer = await startPeer();
+    cleanup.push(() => peer.close());
+    let good = false;
+    peer.onQuery = (q, s) => {
+      if (q !== 'D') return;
+      if (good) return void s.write('D,4812.5\r\n');
+      s.write('D,48');
+      s.destroy();
+    };
+    const { bus, samples, rec, linkLines } = rigLoose(peer, [laser]);
+    await tick(3000);
+    expect(peer.connections).toBeGreaterThanOrEqual(2);
+    expect(peer.connections).toBeLessThanOrEqual(9);
+    const h = bus.health()[0]!;
+    expect(h.state).toBe('failing');
+    expect(h.errors.disconnected).toBeGreaterThanOrEqual(1);
+    expect(h.lastGoodTs).toBeUndefined();
+    expect(bus.reconnectDelayMs).toBeGreaterThanOrEqual(400);
+    expect(linkLines().length).toBeLessThanOrEqual(4);
+    expect(rec.warnings().length).toBeLessThanOrEqual(3);
+    good = true;
+    const back = Date.now();
+    await samples.until((all) => all.some((x) => x.quality === 'good' && x.ts >= back), 5000, 'a good reading');
+    expect(bus.health()[0]!.state).toBe('ok');
+    expect(bus.reconnectDelayMs).toBe(100);
+  });
+
+  it('a device whose replies never parse is failing and backed off, not up', async () => {
+    const peer = await startPeer();
+    cleanup.push(() => peer.close());
+    let n = 0;
+    peer.onQuery = (q, s) => {
+      n++;
+      s.write(q === 'D' ? 'ERR 7\r\n' : '');
+    };
+    const { bus, rec } = await setup(peer, { timeoutMs: 200, retries: 0, unitBackoffMinMs: 300, unitBackoffMaxMs: 600 }, [laser]);
+    await until(() => n >= 1);
+    await tick(100);
+    expect(bus.health()[0]).toMatchObject({ state: 'failing', backoffMs: 300 });
+    expect(bus.health()[0]!.errors.parse).toBeGreaterThanOrEqual(1);
+    expect(rec.warnings(/laser gives no good reading/)).toHaveLength(1);
+    const before = n;
+    await tick(700);
+    expect(n - before).toBeLessThanOrEqual(3);
+  });
+});
+
+async function until(cond: () => boolean, timeoutMs = 5000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error('timed out');
+    await tick(20);
+  }
+}
 
 describe('RateLimitedLog', () => {
   it('logs the first of a kind per scope, then at most once a period with the count suppressed', () => {

@@ -1,22 +1,31 @@
 /**
  * Scheduling of one Modbus bus: one transaction at a time (RS-485 is half duplex, and a TCP gateway in front
  * of a serial line is too), every device at its own poll interval, pauses between requests and after connect.
- * A unit that stops answering costs only its own timeout and is backed off; a link that goes away is reopened
- * by a single-flight loop with capped exponential backoff and jitter. Nothing here throws to the caller.
+ * A unit that stops answering costs only its own timeout and is backed off; the link is kept by the shared
+ * loop of src/sources/link-loop.ts (reopened through the backoff, which only a valid reply resets). Nothing
+ * here throws to the caller.
+ *
+ * A device is up (`ok`) after a poll in which its unit gave at least one valid reply: registers or bits that
+ * passed every check, or a Modbus exception (the unit itself saying it cannot serve that request). A poll in
+ * which every request timed out or came back garbled (CRC, wrong unit, wrong function code, wrong length)
+ * makes it `failing` and backs it off; a poll cut off by the link makes it `failing` too. Before its first
+ * poll has an outcome a device is `unknown`.
  */
 import { EventEmitter } from 'node:events';
 import type { ModbusBusConfig } from '../config/schema.js';
 import type { Logger } from '../log.js';
 import type { Sample } from '../sample.js';
+import { LinkLoop, type LinkState } from './link-loop.js';
 import { decodeResponse, failedRequest, type CompiledDevice, type CompiledRequest } from './modbus/device.js';
 import { ModbusError, ModbusLink, describeTarget, type Target } from './modbus/link.js';
 
-export type LinkState = 'connecting' | 'connected' | 'disconnected' | 'stopped';
+export type { LinkState };
 
 /** What the status surface and metrics read about each device. */
 export interface DeviceHealth {
   device: string;
-  state: 'ok' | 'failing';
+  /** `unknown` until a poll had an outcome; see the rule at the top of this file. */
+  state: 'ok' | 'failing' | 'unknown';
   requests: number;
   errors: Record<string, number>;
   lastGoodTs?: number;
@@ -30,7 +39,12 @@ export interface BusDeps {
   now?: () => number;
   /** For tests: a link other than modbus-serial's. */
   link?: ModbusLink;
+  /** For tests: the reconnect jitter's random source. */
+  random?: () => number;
 }
+
+/** How a poll ended, for the device's state: a valid reply, none (silent or garbled), or the link went away. */
+type PollOutcome = { kind: 'answered' } | { kind: 'no-reply'; error: ModbusError } | { kind: 'lost'; error: ModbusError };
 
 interface DeviceRun {
   device: CompiledDevice;
@@ -52,17 +66,11 @@ export function busTarget(bus: ModbusBusConfig): Target {
 
 export class ModbusBus extends EventEmitter {
   private readonly link: ModbusLink;
+  private readonly loop: LinkLoop;
   private readonly log: Logger;
   private readonly now: () => number;
   private readonly runs: DeviceRun[];
-  private state: LinkState = 'disconnected';
-  private running = false;
-  private loopDone: Promise<void> = Promise.resolve();
-  private wake: (() => void) | undefined;
   private lastTransactionEnd = 0;
-  private reconnectDelay: number;
-  private lastConnectError = '';
-  reconnects = 0;
 
   constructor(
     readonly config: ModbusBusConfig,
@@ -73,18 +81,40 @@ export class ModbusBus extends EventEmitter {
     this.link = deps.link ?? new ModbusLink(busTarget(config), config.timeoutMs);
     this.log = deps.logger.child({ bus: config.id });
     this.now = deps.now ?? Date.now;
-    this.reconnectDelay = config.reconnectMinMs;
     this.runs = devices.map((device) => ({
       device,
       dueAt: 0,
       reported: new Map(),
-      health: { device: device.id, state: 'ok', requests: 0, errors: {}, backoffMs: 0 },
+      health: { device: device.id, state: 'unknown', requests: 0, errors: {}, backoffMs: 0 },
     }));
-    this.link.on('close', () => this.onLinkLost('port or connection closed'));
+    this.loop = new LinkLoop({
+      log: this.log,
+      link: this.link,
+      target: describeTarget(this.link.target),
+      reconnectMinMs: config.reconnectMinMs,
+      reconnectMaxMs: config.reconnectMaxMs,
+      connectPauseMs: config.connectPauseMs,
+      random: deps.random,
+      onOpen: () => (this.lastTransactionEnd = monotonic()),
+      onLost: () => this.reportDisconnected(),
+      step: () => this.step(),
+    });
+    this.loop.on('state', (state: LinkState, detail?: string) => this.emit('state', state, detail));
+    this.link.on('close', (reason?: string) => this.loop.lost(reason ?? 'port or connection closed'));
   }
 
   get linkState(): LinkState {
-    return this.state;
+    return this.loop.linkState;
+  }
+
+  /** Successful opens of the link since start. */
+  get reconnects(): number {
+    return this.loop.opens;
+  }
+
+  /** The base of the next reconnect delay: grows with each failed open or lost link, back to the minimum on a valid reply. */
+  get reconnectDelayMs(): number {
+    return this.loop.reconnectDelayMs;
   }
 
   health(): DeviceHealth[] {
@@ -92,45 +122,27 @@ export class ModbusBus extends EventEmitter {
   }
 
   start(): void {
-    if (this.running) return;
-    this.running = true;
-    this.loopDone = this.loop().catch((err) => this.log.error({ err }, 'bus loop failed; this is a bug'));
+    this.loop.start();
   }
 
-  async stop(): Promise<void> {
-    this.running = false;
-    this.wake?.();
-    await this.loopDone;
-    await this.link.close();
-    this.setState('stopped');
+  /** Ends polling between two transactions and destroys the link's socket (or closes its port). */
+  stop(): Promise<void> {
+    return this.loop.stop();
   }
 
-  private setState(state: LinkState, detail?: string): void {
-    if (this.state === state) return;
-    this.state = state;
-    this.emit('state', state, detail);
-  }
-
-  private async loop(): Promise<void> {
-    while (this.running) {
-      if (!this.link.isOpen) {
-        // A port can vanish without a 'close' event (a pulled USB adapter, seen by the library only as not open).
-        if (this.state === 'connected') this.onLinkLost('the port or socket is no longer open');
-        await this.connect();
-        continue;
-      }
-      const run = this.nextDue();
-      if (!run) {
-        await this.sleep(1000);
-        continue;
-      }
-      const wait = run.dueAt - monotonic();
-      if (wait > 0) {
-        await this.sleep(wait);
-        continue;
-      }
-      await this.poll(run);
+  /** One step while the link is open: the next due poll, or a sleep until it is due. */
+  private async step(): Promise<void> {
+    const run = this.nextDue();
+    if (!run) {
+      await this.loop.sleep(1000);
+      return;
     }
+    const wait = run.dueAt - monotonic();
+    if (wait > 0) {
+      await this.loop.sleep(wait);
+      return;
+    }
+    await this.poll(run);
   }
 
   private nextDue(): DeviceRun | undefined {
@@ -139,61 +151,27 @@ export class ModbusBus extends EventEmitter {
     return best;
   }
 
-  /** Interruptible sleep, so stop() never waits for a long poll interval or backoff. */
-  private sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const timer = setTimeout(done, ms);
-      function done() {
-        clearTimeout(timer);
-        resolve();
-      }
-      this.wake = done;
-    });
-  }
-
-  private async connect(): Promise<void> {
-    this.setState('connecting');
-    try {
-      await this.link.open();
-    } catch (err) {
-      const reason = (err as Error).message;
-      if (reason !== this.lastConnectError) {
-        this.log.warn({ target: describeTarget(this.link.target), retryInMs: this.reconnectDelay }, `cannot connect: ${reason}; retrying with backoff`);
-        this.lastConnectError = reason;
-      }
-      this.setState('disconnected', reason);
-      const jitter = 0.8 + Math.random() * 0.4;
-      await this.sleep(this.reconnectDelay * jitter);
-      this.reconnectDelay = Math.min(this.reconnectDelay * 2, this.config.reconnectMaxMs);
-      return;
-    }
-    this.reconnects++;
-    this.lastConnectError = '';
-    this.reconnectDelay = this.config.reconnectMinMs;
-    this.log.info({ target: describeTarget(this.link.target) }, 'connected');
-    this.setState('connected');
-    if (this.config.connectPauseMs > 0) await this.sleep(this.config.connectPauseMs);
-    this.lastTransactionEnd = monotonic();
-  }
-
-  private onLinkLost(reason: string): void {
-    if (this.state !== 'connected') return;
-    this.log.warn({ target: describeTarget(this.link.target) }, `link lost: ${reason}; reconnecting`);
-    this.setState('disconnected', reason);
-    // Every point learns once that its bus is down; no samples are made up while it stays down.
+  /** Every point learns once that its bus is down; no samples are made up while it stays down. */
+  private reportDisconnected(): void {
     const ts = this.now();
     for (const r of this.runs) {
       this.deps.sink(r.device.requests.flatMap((q) => failedRequest(r.device, q, ts, `bus ${this.config.id} disconnected`)));
     }
-    this.wake?.();
   }
 
   private async poll(run: DeviceRun): Promise<void> {
-    const { device, health } = run;
+    const { device } = run;
     const samples: Sample[] = [];
     let unitSilent: ModbusError | undefined;
+    let answered = false;
+    let failure: ModbusError | undefined;
     for (const request of device.requests) {
-      if (!this.running || !this.link.isOpen) return;
+      if (!this.loop.running) return;
+      if (!this.link.isOpen) {
+        // The link went between two requests of this poll: it is cut off all the same.
+        this.schedule(run, answered ? { kind: 'answered' } : { kind: 'lost', error: new ModbusError('disconnected', `link to ${describeTarget(this.link.target)} lost during the poll`) });
+        return;
+      }
       if (unitSilent) {
         samples.push(...failedRequest(device, request, this.now(), unitSilent.message));
         continue;
@@ -202,33 +180,49 @@ export class ModbusBus extends EventEmitter {
         const data = await this.transact(run, request);
         samples.push(...decodeResponse(device, request, data, this.now()));
         this.noteGood(run, request);
+        answered = true;
       } catch (err) {
         const e = err as ModbusError;
-        if (e.linkLost) return; // onLinkLost reports every point
-        samples.push(...failedRequest(device, request, this.now(), e.message));
+        if (!this.loop.running) return;
         this.noteError(run, request, e);
+        if (e.linkLost) {
+          // The loss reports every point; the device learns its poll was cut off (and is not up on that).
+          this.schedule(run, answered ? { kind: 'answered' } : { kind: 'lost', error: e });
+          return;
+        }
+        samples.push(...failedRequest(device, request, this.now(), e.message));
+        if (e.kind === 'exception') {
+          // The unit answered, it only cannot serve this request: the unit and the link work.
+          answered = true;
+          this.loop.healthy();
+        } else failure ??= e;
         // A unit that does not answer at all would cost a timeout per request: skip its other requests.
         if (e.kind === 'timeout') unitSilent = e;
       }
     }
-    this.schedule(run, unitSilent);
+    this.schedule(run, answered ? { kind: 'answered' } : { kind: 'no-reply', error: failure ?? new ModbusError('timeout', 'no request answered') });
     if (samples.length > 0) this.deps.sink(samples);
   }
 
-  private schedule(run: DeviceRun, silent: ModbusError | undefined): void {
+  private schedule(run: DeviceRun, outcome: PollOutcome): void {
     const { health, device } = run;
     const now = monotonic();
-    if (silent) {
+    if (outcome.kind === 'no-reply') {
       health.backoffMs = health.backoffMs === 0 ? this.config.unitBackoffMinMs : Math.min(health.backoffMs * 2, this.config.unitBackoffMaxMs);
-      if (health.state === 'ok') {
-        this.log.warn({ device: device.id, unit: device.unit, retryInMs: health.backoffMs }, `unit ${device.unit} not answering (${silent.message}); backing off`);
+      if (health.state !== 'failing') {
+        const what = outcome.error.kind === 'timeout' ? 'not answering' : 'gives no valid reply';
+        this.log.warn({ device: device.id, unit: device.unit, retryInMs: health.backoffMs }, `unit ${device.unit} ${what} (${outcome.error.message}); backing off`);
       }
       health.state = 'failing';
       run.dueAt = now + Math.max(health.backoffMs, device.pollIntervalMs);
       return;
     }
-    if (health.state === 'failing') {
-      this.log.info({ device: device.id, unit: device.unit }, `unit ${device.unit} answers again`);
+    if (outcome.kind === 'lost') {
+      // The link is to blame, not the unit: no unit backoff (the link's own backoff paces the redial), but no
+      // "up" either. The loss itself is logged by the link loop.
+      health.state = 'failing';
+    } else if (health.state !== 'ok') {
+      if (health.state === 'failing') this.log.info({ device: device.id, unit: device.unit }, `unit ${device.unit} answers again`);
       health.state = 'ok';
       health.backoffMs = 0;
     }
@@ -244,8 +238,8 @@ export class ModbusBus extends EventEmitter {
     let last: ModbusError | undefined;
     for (let attempt = 0; attempt < attempts; attempt++) {
       const pause = this.lastTransactionEnd + cfg.requestPauseMs - monotonic();
-      if (pause > 0) await this.sleep(pause);
-      if (!this.running) break;
+      if (pause > 0) await this.loop.sleep(pause);
+      if (!this.loop.running) break;
       run.health.requests++;
       try {
         return await this.link.read(run.device.unit, request.fc, request.address, request.count);
@@ -253,7 +247,7 @@ export class ModbusBus extends EventEmitter {
         last = err instanceof ModbusError ? err : new ModbusError('disconnected', String(err));
         if (last.linkLost) throw last;
         if (last.kind === 'exception' && last.code !== 6) throw last;
-        if (last.kind === 'exception' && cfg.busyRetryMs > 0) await this.sleep(cfg.busyRetryMs);
+        if (last.kind === 'exception' && cfg.busyRetryMs > 0) await this.loop.sleep(cfg.busyRetryMs);
       } finally {
         this.lastTransactionEnd = monotonic();
       }
@@ -263,6 +257,7 @@ export class ModbusBus extends EventEmitter {
 
   private noteGood(run: DeviceRun, request: CompiledRequest): void {
     run.health.lastGoodTs = this.now();
+    this.loop.healthy();
     const before = run.reported.get(request);
     if (before) {
       run.reported.delete(request);
@@ -274,7 +269,8 @@ export class ModbusBus extends EventEmitter {
     const h = run.health;
     h.errors[e.kind] = (h.errors[e.kind] ?? 0) + 1;
     h.lastError = e.message;
-    if (e.kind === 'timeout') return; // logged per unit state change in schedule()
+    // Timeouts are logged per unit state change in schedule(), link losses by the link loop.
+    if (e.kind === 'timeout' || e.linkLost) return;
     if (run.reported.get(request) === e.message) return;
     run.reported.set(request, e.message);
     this.log.warn(

@@ -2,9 +2,10 @@
  * Scheduling of one line bus: ASCII sensors on a serial port or behind a serial device server. Devices with a
  * `query` are polled one transaction at a time (RS-485 is half duplex), with a pause between transactions and
  * a reply timeout; a device that stops answering is backed off like a dead Modbus unit. Devices without one
- * are listened to: every line they claim is a reading, stamped at reception. The link is reopened by a
- * single-flight loop with capped exponential backoff and jitter. Noise is counted and logged at a bounded
- * rate; it never stops the bus, never grows memory, and nothing here throws to the caller.
+ * are listened to: every line they claim is a reading, stamped at reception. The link is kept by the shared
+ * loop of src/sources/link-loop.ts (reopened through the backoff, which only a good reading resets). Noise is
+ * counted and logged at a bounded rate; it never stops the bus, never grows memory, and nothing here throws
+ * to the caller.
  *
  * Which device a line belongs to:
  * - While a query waits for its reply, the next line is the reply, unless a listening device's `match`
@@ -15,7 +16,11 @@
  *   (or "\r") still parses. Empty lines are skipped.
  *
  * health(): `requests` counts queries sent, or for a listening device the lines it took; `errors` counts by
- * kind (checksum, binary, parse, field, overlong, timeout). busHealth() counts what no device took.
+ * kind (checksum, binary, parse, field, overlong, timeout, disconnected). busHealth() counts what no device took.
+ * `state`: `unknown` until a first outcome. A queried device is `ok` after a poll whose reply gave at least one
+ * good reading; a poll without one (no reply, or only garbled or unparsable replies) makes it `failing` and
+ * backs it off, and a query cut off by the link makes it `failing` too. A listening device is `ok` from its
+ * first good reading; that it stopped sending good ones shows as stale on the status surface.
  */
 import { EventEmitter } from 'node:events';
 import type { DeviceConfig, LineBusConfig } from '../../config/schema.js';
@@ -23,11 +28,12 @@ import type { Logger } from '../../log.js';
 import type { Sample } from '../../sample.js';
 import type { DeviceHealth, LinkState } from '../bus.js';
 import type { Source } from '../index.js';
+import { LinkLoop } from '../link-loop.js';
 import { asText, compileLineDevice, type CompiledLineDevice, type LineErrorKind, type LineOutcome } from './device.js';
 import { LineFramer, trimEol, type FramerEvents } from './framing.js';
 import { LineLink, lineTarget } from './link.js';
 import { quote } from './parse.js';
-import { RateLimitedLog } from './ratelog.js';
+import { RateLimitedLog } from '../ratelog.js';
 
 export interface LineBusDeps {
   logger: Logger;
@@ -36,6 +42,8 @@ export interface LineBusDeps {
   now?: () => number;
   /** For tests: a link other than the serial port or socket the config names. */
   link?: LineLink;
+  /** For tests: the reconnect jitter's random source. */
+  random?: () => number;
 }
 
 /** Counters of the bus itself: lines no device took, and what was dropped before any device saw it. */
@@ -57,6 +65,9 @@ interface Pending {
   resolve(reply: Reply): void;
 }
 
+/** How a poll ended: a good reading, none (with why, and whether the device was silent), or the link went away. */
+type PollOutcome = { kind: 'good' } | { kind: 'no-reading'; reason: string; silent: boolean } | { kind: 'lost' };
+
 /** Schedules run on the monotonic clock: an NTP step or a wrong boot clock must not stall or rush polling. */
 const monotonic = (): number => performance.now();
 /** How long a bus with only listening devices sleeps between looks at its link (a loss wakes it at once). */
@@ -65,6 +76,7 @@ const IDLE_MS = 60_000;
 export class LineBus extends EventEmitter implements Source {
   readonly id: string;
   private readonly link: LineLink;
+  private readonly loop: LinkLoop;
   private readonly framer: LineFramer;
   private readonly frameEvents: FramerEvents;
   private readonly log: Logger;
@@ -76,15 +88,8 @@ export class LineBus extends EventEmitter implements Source {
   private readonly matching: Run[];
   private readonly catchAll: Run[];
   private readonly busErrors: LineBusHealth['errors'] = {};
-  private state: LinkState = 'disconnected';
-  private running = false;
-  private loopDone: Promise<void> = Promise.resolve();
-  private wake: (() => void) | undefined;
   private pending: Pending | undefined;
   private lastTransactionEnd = 0;
-  private reconnectDelay: number;
-  private lastConnectError = '';
-  reconnects = 0;
 
   constructor(
     readonly config: LineBusConfig,
@@ -96,11 +101,10 @@ export class LineBus extends EventEmitter implements Source {
     this.log = deps.logger.child({ bus: config.id });
     this.now = deps.now ?? Date.now;
     this.rate = new RateLimitedLog(this.log, monotonic);
-    this.reconnectDelay = config.reconnectMinMs;
     this.runs = devices.map((d) => ({
       device: compileLineDevice(d),
       dueAt: 0,
-      health: { device: d.id, state: 'ok', requests: 0, errors: {}, backoffMs: 0 },
+      health: { device: d.id, state: 'unknown', requests: 0, errors: {}, backoffMs: 0 },
     }));
     this.polled = this.runs.filter((r) => r.device.query);
     this.matching = this.runs.filter((r) => !r.device.query && r.device.hasMatch);
@@ -108,12 +112,38 @@ export class LineBus extends EventEmitter implements Source {
     this.framer = new LineFramer(config.delimiter, config.maxLineBytes);
     this.frameEvents = { line: (l) => this.onLine(l), overlong: () => this.onOverlong() };
     this.link = deps.link ?? new LineLink(lineTarget(config), Math.max(config.timeoutMs, 3000));
+    this.loop = new LinkLoop({
+      log: this.log,
+      link: this.link,
+      target: this.link.describe(),
+      reconnectMinMs: config.reconnectMinMs,
+      reconnectMaxMs: config.reconnectMaxMs,
+      connectPauseMs: config.connectPauseMs,
+      random: deps.random,
+      onOpen: () => {
+        this.framer.reset();
+        this.lastTransactionEnd = monotonic();
+      },
+      onLost: () => this.reportDisconnected(),
+      step: () => this.step(),
+    });
+    this.loop.on('state', (state: LinkState, detail?: string) => this.emit('state', state, detail));
     this.link.on('data', (chunk) => this.framer.push(chunk, this.frameEvents));
     this.link.on('close', (reason) => this.onLinkLost(reason));
   }
 
   get linkState(): LinkState {
-    return this.state;
+    return this.loop.linkState;
+  }
+
+  /** Successful opens of the link since start. */
+  get reconnects(): number {
+    return this.loop.opens;
+  }
+
+  /** The base of the next reconnect delay: grows with each failed open or lost link, back to the minimum on a good reading. */
+  get reconnectDelayMs(): number {
+    return this.loop.reconnectDelayMs;
   }
 
   health(): DeviceHealth[] {
@@ -125,44 +155,29 @@ export class LineBus extends EventEmitter implements Source {
   }
 
   start(): void {
-    if (this.running) return;
-    this.running = true;
-    this.loopDone = this.loop().catch((err) => this.log.error({ err }, 'line bus loop failed; this is a bug'));
+    this.loop.start();
   }
 
+  /** Ends at once, even while a query waits for its reply, and closes the port or destroys the socket. */
   async stop(): Promise<void> {
-    this.running = false;
+    const stopping = this.loop.stop();
     this.pending?.resolve({ kind: 'lost' });
-    this.wake?.();
-    await this.loopDone;
-    await this.link.close();
-    this.setState('stopped');
+    await stopping;
   }
 
-  private setState(state: LinkState, detail?: string): void {
-    if (this.state === state) return;
-    this.state = state;
-    this.emit('state', state, detail);
-  }
-
-  private async loop(): Promise<void> {
-    while (this.running) {
-      if (!this.link.isOpen) {
-        await this.connect();
-        continue;
-      }
-      const run = this.nextDue();
-      if (!run) {
-        await this.sleep(IDLE_MS);
-        continue;
-      }
-      const wait = run.dueAt - monotonic();
-      if (wait > 0) {
-        await this.sleep(wait);
-        continue;
-      }
-      await this.poll(run);
+  /** One step while the link is open: the next due query, or a sleep until it is due. */
+  private async step(): Promise<void> {
+    const run = this.nextDue();
+    if (!run) {
+      await this.loop.sleep(IDLE_MS);
+      return;
     }
+    const wait = run.dueAt - monotonic();
+    if (wait > 0) {
+      await this.loop.sleep(wait);
+      return;
+    }
+    await this.poll(run);
   }
 
   private nextDue(): Run | undefined {
@@ -171,55 +186,16 @@ export class LineBus extends EventEmitter implements Source {
     return best;
   }
 
-  /** Interruptible sleep, so stop() never waits for a long poll interval or backoff. */
-  private sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const timer = setTimeout(done, ms);
-      function done() {
-        clearTimeout(timer);
-        resolve();
-      }
-      this.wake = done;
-    });
-  }
-
-  private async connect(): Promise<void> {
-    this.setState('connecting');
-    try {
-      await this.link.open();
-    } catch (err) {
-      const reason = (err as Error).message;
-      if (reason !== this.lastConnectError) {
-        this.log.warn({ target: this.link.describe(), retryInMs: this.reconnectDelay }, `cannot connect: ${reason}; retrying with backoff`);
-        this.lastConnectError = reason;
-      }
-      this.setState('disconnected', reason);
-      const jitter = 0.8 + Math.random() * 0.4;
-      await this.sleep(this.reconnectDelay * jitter);
-      this.reconnectDelay = Math.min(this.reconnectDelay * 2, this.config.reconnectMaxMs);
-      return;
-    }
-    this.framer.reset();
-    this.reconnects++;
-    this.lastConnectError = '';
-    this.reconnectDelay = this.config.reconnectMinMs;
-    this.log.info({ target: this.link.describe() }, 'connected');
-    this.setState('connected');
-    if (this.config.connectPauseMs > 0) await this.sleep(this.config.connectPauseMs);
-    this.lastTransactionEnd = monotonic();
-  }
-
   private onLinkLost(reason: string): void {
     this.pending?.resolve({ kind: 'lost' });
     if (this.framer.reset()) this.countBus('partial', 'a partial line was dropped when the link went away');
-    if (this.state !== 'connected') return;
-    this.log.warn({ target: this.link.describe() }, `link lost: ${reason}; reconnecting`);
-    this.setState('disconnected', reason);
-    // Every point learns once that its bus is down; no samples are made up while it stays down.
+    this.loop.lost(reason);
+  }
+
+  /** Every point learns once that its bus is down; no samples are made up while it stays down. */
+  private reportDisconnected(): void {
     const ts = this.now();
-    const samples = this.runs.flatMap((r) => r.device.fail(ts, `bus ${this.config.id} disconnected`));
-    this.emitSamples(samples);
-    this.wake?.();
+    this.emitSamples(this.runs.flatMap((r) => r.device.fail(ts, `bus ${this.config.id} disconnected`)));
   }
 
   // ---------------------------------------------------------------- lines as they arrive
@@ -281,21 +257,27 @@ export class LineBus extends EventEmitter implements Source {
   private deliver(run: Run, line: Buffer, ts: number): void {
     run.health.requests++;
     const out = run.device.decode(line, ts);
-    this.account(run, out);
+    if (this.account(run, out)) run.health.state = 'ok';
     this.emitSamples(out.samples);
   }
 
-  private account(run: Run, out: LineOutcome): void {
-    if (out.samples.some((s) => s.quality === 'good')) run.health.lastGoodTs = out.samples[0]!.ts;
+  /** Counts a decoded line on its device; true when it gave a good reading (which also proves the link). */
+  private account(run: Run, out: LineOutcome): boolean {
+    const good = out.samples.some((s) => s.quality === 'good');
+    if (good) {
+      run.health.lastGoodTs = out.samples[0]!.ts;
+      this.loop.healthy();
+    }
     if (out.error) this.noteError(run, out.error.kind, out.error.reason);
+    return good;
   }
 
   private noteError(run: Run, kind: LineErrorKind, reason: string): void {
     const h = run.health;
     h.errors[kind] = (h.errors[kind] ?? 0) + 1;
     h.lastError = reason;
-    // A silent device is logged per state change in schedule(), not per timeout.
-    if (kind !== 'timeout') this.rate.warn(run.device.id, kind, { device: run.device.id }, `${run.device.id}: ${reason}`);
+    // A silent device is logged per state change in schedule(), a lost link by the link loop.
+    if (kind !== 'timeout' && kind !== 'disconnected') this.rate.warn(run.device.id, kind, { device: run.device.id }, `${run.device.id}: ${reason}`);
   }
 
   private countBus(kind: LineErrorKind, message: string): void {
@@ -312,24 +294,27 @@ export class LineBus extends EventEmitter implements Source {
   private async poll(run: Run): Promise<void> {
     const attempts = run.health.state === 'failing' ? 1 : this.config.retries + 1;
     let failure: { kind: LineErrorKind; reason: string } | undefined;
-    let answered = false;
     for (let attempt = 0; attempt < attempts; attempt++) {
       const reply = await this.transact(run);
-      if (reply.kind === 'lost' || !this.running) return; // onLinkLost reports every point
+      if (!this.loop.running) return;
+      if (reply.kind === 'lost') {
+        // The loss reports every point; the device learns its query was cut off (and is not up on that).
+        this.noteError(run, 'disconnected', `link to ${this.link.describe()} lost during a query`);
+        this.schedule(run, { kind: 'lost' });
+        return;
+      }
       if (reply.kind === 'timeout') {
         failure = { kind: 'timeout', reason: `no reply within ${this.config.timeoutMs} ms` };
       } else if (reply.kind === 'overlong') {
-        answered = true;
         failure = { kind: 'overlong', reason: `reply longer than ${this.config.maxLineBytes} bytes dropped` };
       } else {
-        answered = true;
         const out = run.device.decode(reply.line, reply.ts);
         const lineFault = out.error?.kind === 'checksum' || out.error?.kind === 'binary';
         // A garbled reply is worth another query; a reply that parses wrong will parse wrong again.
         if (!lineFault || attempt === attempts - 1) {
-          this.account(run, out);
+          const good = this.account(run, out);
           this.emitSamples(out.samples);
-          this.schedule(run, undefined);
+          this.schedule(run, good ? { kind: 'good' } : { kind: 'no-reading', reason: out.error?.reason ?? 'no good reading', silent: false });
           return;
         }
         failure = out.error;
@@ -337,23 +322,27 @@ export class LineBus extends EventEmitter implements Source {
       this.noteError(run, failure!.kind, failure!.reason);
     }
     this.emitSamples(run.device.fail(this.now(), failure!.reason));
-    this.schedule(run, answered ? undefined : failure!.reason);
+    this.schedule(run, { kind: 'no-reading', reason: failure!.reason, silent: failure!.kind === 'timeout' });
   }
 
-  private schedule(run: Run, silent: string | undefined): void {
+  private schedule(run: Run, outcome: PollOutcome): void {
     const { health, device } = run;
     const now = monotonic();
-    if (silent) {
+    if (outcome.kind === 'no-reading') {
       health.backoffMs = health.backoffMs === 0 ? this.config.unitBackoffMinMs : Math.min(health.backoffMs * 2, this.config.unitBackoffMaxMs);
-      if (health.state === 'ok') {
-        this.log.warn({ device: device.id, retryInMs: health.backoffMs }, `${device.id} not answering (${silent}); backing off`);
+      if (health.state !== 'failing') {
+        const what = outcome.silent ? 'not answering' : 'gives no good reading';
+        this.log.warn({ device: device.id, retryInMs: health.backoffMs }, `${device.id} ${what} (${outcome.reason}); backing off`);
       }
       health.state = 'failing';
       run.dueAt = now + Math.max(health.backoffMs, device.pollIntervalMs);
       return;
     }
-    if (health.state === 'failing') {
-      this.log.info({ device: device.id }, `${device.id} answers again`);
+    if (outcome.kind === 'lost') {
+      // The link is to blame, not the device: no device backoff (the link's own paces the redial), but not up.
+      health.state = 'failing';
+    } else if (health.state !== 'ok') {
+      if (health.state === 'failing') this.log.info({ device: device.id }, `${device.id} answers again`);
       health.state = 'ok';
       health.backoffMs = 0;
     }
@@ -364,8 +353,8 @@ export class LineBus extends EventEmitter implements Source {
   /** One query and its reply line. The reply timeout starts once the query is written. */
   private async transact(run: Run): Promise<Reply> {
     const pause = this.lastTransactionEnd + this.config.requestPauseMs - monotonic();
-    if (pause > 0) await this.sleep(pause);
-    if (!this.running || !this.link.isOpen) return { kind: 'lost' };
+    if (pause > 0) await this.loop.sleep(pause);
+    if (!this.loop.running || !this.link.isOpen) return { kind: 'lost' };
     // Without listeners, bytes left over from noise would only corrupt the start of the reply.
     if (this.matching.length + this.catchAll.length === 0 && this.framer.reset()) {
       this.countBus('partial', 'a partial line was dropped before a query');

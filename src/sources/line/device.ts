@@ -8,7 +8,7 @@ import { compileChecksum, type ChecksumVerifier } from './checksum.js';
 import { compileConverter, compileParser, type LineParser, type PointConverter } from './parse.js';
 
 /** What went wrong with a line, as counted in health() and named in the rate-limited log. */
-export type LineErrorKind = 'checksum' | 'binary' | 'parse' | 'field' | 'overlong' | 'timeout' | 'unmatched' | 'partial';
+export type LineErrorKind = 'checksum' | 'binary' | 'parse' | 'field' | 'overlong' | 'timeout' | 'disconnected' | 'unmatched' | 'partial';
 
 export interface LineOutcome {
   samples: Sample[];

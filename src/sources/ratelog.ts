@@ -3,7 +3,7 @@
  * no device claims) per period, naming how many were suppressed since the last one. State is one entry per
  * scope and kind, so a flood of noise costs neither log volume nor memory.
  */
-import type { Logger } from '../../log.js';
+import type { Logger } from '../log.js';
 
 export const RATE_LOG_PERIOD_MS = 60_000;
 

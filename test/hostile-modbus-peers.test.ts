@@ -1,0 +1,153 @@
+/**
+ * The Modbus bus against hostile or broken TCP peers (test/helpers/scripted-modbus.ts): a peer that floods
+ * bytes is let go, not drained; stop() destroys the socket; a peer that closes mid-reply or at once is redialed
+ * through the backoff with a bounded log; and only a good reply makes a device up.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import type { ModbusBusConfig } from '../src/config/schema.js';
+import { ModbusBus } from '../src/sources/bus.js';
+import { compileDevice } from '../src/sources/modbus/device.js';
+import { config, recordingLogger, SampleLog } from './helpers/gateway.js';
+import { startScriptedModbusPeer, type PeerMode, type ScriptedModbusPeer } from './helpers/scripted-modbus.js';
+
+let cleanup: Array<() => Promise<unknown>> = [];
+afterEach(async () => {
+  for (const c of cleanup.reverse()) await c();
+  cleanup = [];
+});
+
+const tick = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function until(what: string, cond: () => boolean, timeoutMs = 5000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await tick(20);
+  }
+}
+
+async function rig(mode: PeerMode, busExtra: Record<string, unknown> = {}) {
+  const peer = await startScriptedModbusPeer(mode);
+  cleanup.push(() => peer.close());
+  const cfg = config({
+    gateway: { id: 'g' },
+    buses: [{ id: 'plc', transport: 'tcp', host: '127.0.0.1', port: peer.port, timeoutMs: 300, retries: 0, reconnectMinMs: 100, reconnectMaxMs: 1000, unitBackoffMinMs: 200, unitBackoffMaxMs: 400, ...busExtra }],
+    devices: [{ id: 'meter', bus: 'plc', unit: 1, pollIntervalMs: 100, points: [{ id: 'a', fc: 4, address: 0 }, { id: 'b', fc: 4, address: 1 }] }],
+  });
+  const samples = new SampleLog();
+  const rec = recordingLogger();
+  const bus = new ModbusBus(cfg.buses[0] as ModbusBusConfig, cfg.devices.map(compileDevice), { logger: rec.logger, sink: samples.sink });
+  bus.start();
+  let stopped = false;
+  const stop = async () => {
+    if (stopped) return;
+    stopped = true;
+    await bus.stop();
+  };
+  cleanup.push(stop);
+  return { peer, bus, samples, rec, stop, device: () => bus.health()[0]! };
+}
+
+/** Info and above about the link (debug lines are off in the service). */
+const linkLines = (rec: ReturnType<typeof recordingLogger>) => rec.lines.filter((l) => l.level >= 30 && /connect|link/.test(l.msg));
+
+describe('a peer that floods bytes', () => {
+  it('is let go after a bounded read, redialed through the backoff, and the socket is gone after stop()', async () => {
+    const { peer, rec, stop, device } = await rig('flood', { timeoutMs: 500 });
+    await until('the gateway to let the flood go', () => peer.closedByGateway >= 1);
+    await tick(3000);
+    // Dialed through the backoff (100, 200, 400, 800 ms...), each connection dropped after a few KiB.
+    expect(peer.connections).toBeLessThanOrEqual(8);
+    expect(peer.closedByGateway).toBeGreaterThanOrEqual(peer.connections - 1);
+    expect(rec.warnings(/sent \d+ bytes no request asked for/)).toHaveLength(1);
+    expect(linkLines(rec).length).toBeLessThanOrEqual(4);
+    expect(device().state).not.toBe('ok');
+    await stop();
+    await until('no socket left open', () => peer.open === 0, 2000);
+  });
+
+  it('stop() destroys the socket of a peer that keeps writing after our FIN', async () => {
+    const { peer, stop } = await rig('trickle', { timeoutMs: 500 });
+    await until('the connection', () => peer.connections === 1 && peer.open === 1);
+    await tick(200);
+    await stop();
+    // A socket only half-closed (end()) would keep reading the trickle; a destroyed one makes the peer's writes fail.
+    await until('the socket to be gone', () => peer.open === 0, 2000);
+  });
+});
+
+describe('a peer that closes mid-reply or at once', () => {
+  for (const mode of ['mid-reply', 'close-at-once'] as const) {
+    it(`${mode}: reconnects through the backoff, counts the error on the device, logs once`, async () => {
+      const { peer, bus, rec, device } = await rig(mode);
+      await tick(4000);
+      // 100 + 200 + 400 + 800 + 1000 ms (±20 %) between dials: about 6 in 4 s; without a backoff, thousands.
+      expect(peer.connections).toBeGreaterThanOrEqual(2);
+      expect(peer.connections).toBeLessThanOrEqual(10);
+      expect(bus.reconnects).toBeLessThanOrEqual(10);
+      expect(device().state).not.toBe('ok');
+      if (mode === 'mid-reply') {
+        expect(device().state).toBe('failing');
+        expect(device().errors.disconnected).toBeGreaterThanOrEqual(1);
+        expect(device().lastError).toMatch(/closed during a request|link lost/);
+      }
+      expect(device().lastGoodTs).toBeUndefined();
+      expect(linkLines(rec).length).toBeLessThanOrEqual(4);
+      expect(rec.warnings().length).toBeLessThanOrEqual(3);
+    });
+  }
+
+  it('a good reply resets the backoff: polling resumes, the device answers again', async () => {
+    const { peer, bus, samples, rec, device } = await rig('mid-reply');
+    await until('a few dials', () => peer.connections >= 3);
+    // Opens did not reset the backoff: it grew with every cut-off connection.
+    expect(bus.reconnectDelayMs).toBeGreaterThanOrEqual(400);
+    peer.mode = 'good';
+    const back = Date.now();
+    await samples.until((all) => all.some((s) => s.quality === 'good' && s.ts >= back), 5000, 'a good reading');
+    expect(device().state).toBe('ok');
+    expect(bus.linkState).toBe('connected');
+    expect(bus.reconnectDelayMs).toBe(100);
+    expect(rec.lines.some((l) => /link steady again after \d+ connections/.test(l.msg))).toBe(true);
+  });
+});
+
+describe('only a good reply makes a device up', () => {
+  for (const mode of ['wrong-unit', 'wrong-fc', 'short'] as const) {
+    it(`${mode}: the device is failing and backed off, the error counted as a frame error`, async () => {
+      const { peer, samples, rec, device } = await rig(mode);
+      await until('replies', () => peer.requests >= 2);
+      await tick(300);
+      const h = device();
+      expect(h.state).toBe('failing');
+      expect(h.errors.frame).toBeGreaterThanOrEqual(1);
+      expect(h.lastGoodTs).toBeUndefined();
+      expect(h.backoffMs).toBeGreaterThan(0);
+      expect(samples.all.length).toBeGreaterThan(0);
+      expect(samples.all.every((s) => s.quality === 'bad')).toBe(true);
+      expect(rec.warnings(/unit 1 gives no valid reply/)).toHaveLength(1);
+      // Backed off: 200 then 400 ms, so a few polls in a second instead of ten.
+      const before = peer.requests;
+      await tick(1000);
+      expect(peer.requests - before).toBeLessThanOrEqual(8);
+      peer.mode = 'good';
+      const back = Date.now();
+      await samples.until((all) => all.some((s) => s.quality === 'good' && s.ts >= back), 3000, 'a good reading');
+      expect(device().state).toBe('ok');
+    });
+  }
+
+  it('a device no reply has reached yet is not up', async () => {
+    const { device } = await rig('trickle', { timeoutMs: 2000 });
+    await tick(200);
+    expect(device().state).not.toBe('ok');
+  });
+
+  it('a good peer: ok, with its readings', async () => {
+    const { samples, device } = await rig('good');
+    await samples.until((all) => all.filter((s) => s.quality === 'good').length >= 4);
+    expect(samples.of('meter', 'a')[0]).toMatchObject({ quality: 'good', value: 0x0102 });
+    expect(samples.of('meter', 'b')[0]).toMatchObject({ quality: 'good', value: 0x0103 });
+    expect(device()).toMatchObject({ state: 'ok', backoffMs: 0 });
+  });
+});
