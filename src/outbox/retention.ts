@@ -43,6 +43,11 @@ export interface RetentionDeps {
 
 export class Retention {
   private readonly s;
+  /**
+   * Seq ranges published and not yet deleted (in flight, or PUBACKed and waiting for the grouped delete). The
+   * size limit skips them: they may already have arrived, and a drop would report them lost.
+   */
+  inFlight: (() => ReadonlyArray<readonly [number, number]>) | undefined;
   private lastReasonPrune = -Infinity;
   private lastDropLog = -Infinity;
   private droppedUnlogged = 0;
@@ -54,6 +59,7 @@ export class Retention {
       nth: db.prepare(`SELECT seq, ts FROM ${table} ORDER BY seq LIMIT 1 OFFSET ?`).raw(),
       last: db.prepare(`SELECT seq, ts FROM ${table} ORDER BY seq DESC LIMIT 1`).raw(),
       deleteThrough: db.prepare(`DELETE FROM ${table} WHERE seq <= ?`),
+      deleteBetween: db.prepare(`DELETE FROM ${table} WHERE seq >= ? AND seq <= ?`),
     });
     this.s = {
       sample: per('sample'),
@@ -176,6 +182,8 @@ export class Retention {
 
   private dropOldest(stream: Stream, reason: DropReason, n: number): number {
     const st = this.s[stream];
+    const held = this.inFlight?.() ?? [];
+    if (held.length > 0) return this.d.db.transaction(() => this.dropOldestNotHeld(stream, reason, n, held))();
     return this.d.db.transaction(() => {
       const first = st.nth.get(0) as EdgeRow | undefined;
       if (!first) return 0;
@@ -184,9 +192,45 @@ export class Retention {
     })();
   }
 
-  /** Runs inside a transaction: deletes every row of `stream` up to last.seq and records the run. */
-  private dropThrough(stream: Stream, reason: DropReason, first: EdgeRow, last: EdgeRow, now: number): number {
-    const count = this.s[stream].deleteThrough.run(last[0]).changes;
+  /**
+   * Runs inside a transaction: the oldest `n` rows that are not in flight, as one recorded run per stretch
+   * between in-flight ranges, so every recorded run is a true loss. Returns 0 when all are in flight: the
+   * commit then waits in memory until their PUBACKs free the rows (or a lost link releases them).
+   */
+  private dropOldestNotHeld(stream: Stream, reason: DropReason, n: number, held: ReadonlyArray<readonly [number, number]>): number {
+    const ranges = [...held].sort((a, b) => a[0] - b[0]);
+    const heldRows = ranges.reduce((sum, [a, b]) => sum + b - a + 1, 0);
+    const rows = this.s[stream].window.all(n + heldRows) as Array<[number, number, number]>;
+    const now = this.d.clock();
+    let dropped = 0;
+    let runLength = 0;
+    let first: EdgeRow | undefined;
+    let last: EdgeRow | undefined;
+    const flush = () => {
+      if (first && last) dropped += this.dropThrough(stream, reason, first, last, now, true);
+      first = last = undefined;
+      runLength = 0;
+    };
+    let j = 0;
+    for (const [seq, ts] of rows) {
+      if (dropped + runLength >= n) break;
+      while (j < ranges.length && ranges[j]![1] < seq) j++;
+      if (j < ranges.length && ranges[j]![0] <= seq) {
+        flush();
+        continue;
+      }
+      first ??= [seq, ts];
+      last = [seq, ts];
+      runLength++;
+    }
+    flush();
+    return dropped;
+  }
+
+  /** Runs inside a transaction: deletes the rows of `stream` up to last.seq (from first.seq with `between`) and records the run. */
+  private dropThrough(stream: Stream, reason: DropReason, first: EdgeRow, last: EdgeRow, now: number, between = false): number {
+    const st = this.s[stream];
+    const count = (between ? st.deleteBetween.run(first[0], last[0]) : st.deleteThrough.run(last[0])).changes;
     if (count === 0) return 0;
     this.d.onDropped?.(stream);
     this.s.insertDropped.run(reason, stream, first[0], last[0], count, first[1], last[1], now);

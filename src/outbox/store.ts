@@ -270,6 +270,11 @@ export class Outbox extends OutboxReader {
     return this.watch.on(listener);
   }
 
+  /** Seq ranges the uplink has published and not yet acked: the size limit never drops them (retention.ts). */
+  holdInFlight(ranges: () => ReadonlyArray<readonly [number, number]>): void {
+    this.retention.inFlight = ranges;
+  }
+
   /** Called with the highest committed seq after every successful commit (the uplink's "new data" cue). */
   onCommit(listener: (lastSeq: number) => void): () => void {
     this.listeners.add(listener);

@@ -24,6 +24,8 @@ export interface UplinkOutbox {
   onCommit(listener: (lastSeq: number) => void): () => void;
   /** The point dictionary (ids only needed here), to know when the birth must be published again. */
   series(): ReadonlyArray<{ id: number }>;
+  /** Tells the outbox which seqs are published and not yet deleted, so its size limit does not drop them. */
+  holdInFlight?(ranges: () => ReadonlyArray<readonly [number, number]>): void;
 }
 
 export interface UplinkTopics {
@@ -92,6 +94,8 @@ export class Uplink {
   private acks: Array<[number, number]> = [];
   private ackedMessages = 0;
   private ackTimer: TimerHandle | undefined;
+  /** Published in this connection, no PUBACK yet: first seq -> last seq of each message. */
+  private readonly sending = new Map<number, number>();
   private readonly timers: Timers;
 
   constructor(private readonly deps: UplinkDeps) {
@@ -102,6 +106,8 @@ export class Uplink {
   }
 
   start(): void {
+    // Published or PUBACKed but not yet deleted: a drop of these would report as lost what may have arrived.
+    this.deps.outbox.holdInFlight?.(() => [...this.sending, ...this.acks]);
     this.unsubscribe = this.deps.outbox.onCommit(() => {
       // Drops happen at commits (size and age limits): announce them soon, but not on every commit.
       if (this.deps.session.connected && this.timers.now() - this.droppedCheckedAt > 5000) this.reportDropped();
@@ -176,6 +182,7 @@ export class Uplink {
     this.backlogCursor = 0;
     this.eventCursor = 0;
     this.stats.inflight = 0;
+    this.sending.clear();
     this.tokens = 0;
     this.tokensAt = this.timers.now();
     this.reportDropped();
@@ -320,10 +327,12 @@ export class Uplink {
     this.stats.inflight++;
     this.stats.publishedMessages++;
     this.stats.published += samples;
+    this.sending.set(range[0], range[1]);
     session.publish(topic, payload, 1).then(
       () => {
         if (generation !== session.generation) return;
         this.stats.inflight--;
+        this.sending.delete(range[0]);
         const ms = this.timers.now() - sentAt;
         this.stats.lastPubackAt = this.timers.now();
         this.stats.lastPubackMs = ms;
@@ -334,7 +343,9 @@ export class Uplink {
       },
       () => {
         // The connection dropped: the rows are still in the outbox and go again after the reconnect.
-        if (generation === session.generation) this.stats.inflight--;
+        if (generation !== session.generation) return;
+        this.stats.inflight--;
+        this.sending.delete(range[0]);
       },
     );
   }
