@@ -5,6 +5,7 @@
 import { createHash } from 'node:crypto';
 import type { Config } from './config/schema.js';
 import { resolvedType } from './config/points.js';
+import { secretFreeJson } from './config/secrets.js';
 import { ClockGuard } from './clock/guard.js';
 import type { Logger } from './log.js';
 import { Outbox } from './outbox/index.js';
@@ -49,9 +50,12 @@ export interface GatewayOptions {
   onPuback?: (ms: number) => void;
 }
 
-/** A stable hash of the effective configuration, so a consumer can tell which configuration produced data. */
+/**
+ * A stable hash of the effective configuration, so a consumer can tell which configuration produced data. It is
+ * published retained, so secrets (status.token, the broker account) enter it only as "set", never by value.
+ */
 export function configHash(config: Config): string {
-  return createHash('sha256').update(JSON.stringify(config)).digest('hex').slice(0, 12);
+  return createHash('sha256').update(secretFreeJson(config)).digest('hex').slice(0, 12);
 }
 
 /** What a reload cannot change in place: the identity, the outbox and the MQTT session. */

@@ -16,9 +16,12 @@ export function isSecretPath(path: readonly PropertyKey[]): boolean {
   return SECRET_NAME.test(last) || (path.length === 2 && SECRET_PLACES.has(`${String(path[0])}.${last}`));
 }
 
-/** `mqtts://user:pass@host` -> `mqtts://***@host`: a URL's user and password are never shown. */
+/**
+ * `mqtts://user:pass@host` -> `mqtts://***@host`: a URL's user and password are never shown, even in a URL
+ * malformed otherwise (`mqtt:/user:pass@host`); at worst text with an "@" loses what comes before it.
+ */
 export function withoutUserinfo(text: string): string {
-  return text.replace(/^([A-Za-z][\w+.-]*:\/\/)[^/?#\s]*@/, '$1***@');
+  return text.replace(/^([A-Za-z][\w+.-]*:\/\/)?\S*@/, (_, scheme: string | undefined) => `${scheme ?? ''}***@`);
 }
 
 /** True when a URL holds a user name or password (`scheme://user:pass@host`). */
