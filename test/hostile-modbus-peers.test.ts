@@ -1,13 +1,17 @@
 /**
  * The Modbus bus against hostile or broken TCP peers (test/helpers/scripted-modbus.ts): a peer that floods
  * bytes is let go, not drained; stop() destroys the socket; a peer that closes mid-reply or at once is redialed
- * through the backoff with a bounded log; and only a good reply makes a device up.
+ * through the backoff with a bounded log; and only a good reply makes a device up, on the bus and on the
+ * gateway's /healthz and /metrics.
  */
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ModbusBusConfig } from '../src/config/schema.js';
 import { ModbusBus } from '../src/sources/bus.js';
 import { compileDevice } from '../src/sources/modbus/device.js';
 import { config, recordingLogger, SampleLog } from './helpers/gateway.js';
+import { runGateway, writeConfig } from './helpers/gw-process.js';
+import { freePort, tempDir } from './helpers/peers.js';
 import { startScriptedModbusPeer, type PeerMode, type ScriptedModbusPeer } from './helpers/scripted-modbus.js';
 
 let cleanup: Array<() => Promise<unknown>> = [];
@@ -149,5 +153,39 @@ describe('only a good reply makes a device up', () => {
     expect(samples.of('meter', 'a')[0]).toMatchObject({ quality: 'good', value: 0x0102 });
     expect(samples.of('meter', 'b')[0]).toMatchObject({ quality: 'good', value: 0x0103 });
     expect(device()).toMatchObject({ state: 'ok', backoffMs: 0 });
+  });
+});
+
+describe('the gateway reports a device that only answers garbage as down', () => {
+  it('wrong unit id: /healthz 503 and fieldgate_device_up 0 from the first polls, not after the stale rule', async () => {
+    const peer = await startScriptedModbusPeer('wrong-unit');
+    cleanup.push(() => peer.close());
+    const dir = tempDir('hostile-status');
+    const port = await freePort();
+    const file = writeConfig(dir, {
+      gateway: { id: 'hostile', dataDir: join(dir, 'data'), clock: { trust: 'always' } },
+      buses: [{ id: 'plc', transport: 'tcp', host: '127.0.0.1', port: peer.port, timeoutMs: 300 }],
+      devices: [{ id: 'meter', bus: 'plc', unit: 1, pollIntervalMs: 1000, points: [{ id: 'a', fc: 4, address: 0 }] }],
+      status: { listen: `127.0.0.1:${port}` },
+    });
+    const gw = runGateway(file);
+    cleanup.push(() => gw.stop('SIGKILL'));
+    await gw.running();
+    await until('a few replies', () => peer.requests >= 2, 10_000);
+    const base = `http://127.0.0.1:${port}`;
+    // Well inside the 30 s a device gets before "no good reading" applies: the bus itself says it is failing.
+    let health: { status: number; body: { status: string; failing: string[] } } | undefined;
+    for (let i = 0; i < 50 && health?.status !== 503; i++) {
+      const res = await fetch(`${base}/healthz`);
+      health = { status: res.status, body: await res.json() };
+      if (health.status !== 503) await tick(100);
+    }
+    expect(health?.status).toBe(503);
+    expect(health!.body.failing.join(' ')).toMatch(/meter/);
+    const metrics = await (await fetch(`${base}/metrics`)).text();
+    expect(metrics).toMatch(/^fieldgate_device_up\{bus="plc",device="meter"\} 0$/m);
+    expect(metrics).toMatch(/^fieldgate_device_errors_total\{bus="plc",device="meter",kind="frame"\} [1-9]/m);
+    expect(gw.log()).toMatch(/unit 1 gives no valid reply \(bad response frame: Unexpected data error, expected address 1 got 2\)/);
+    expect(await gw.stop('SIGTERM')).toBe(0);
   });
 });
