@@ -173,3 +173,48 @@ describe('a data directory deleted while running', () => {
     }
   });
 });
+
+describe('corruption met by the running daemon', () => {
+  let sim: RunningSimulator;
+  beforeAll(async () => {
+    sim = await startSimulator({ scenario: 'village-water', tcp: { host: '127.0.0.1', port: 0 }, seed: 5 });
+  });
+  afterAll(async () => {
+    await sim?.close();
+  });
+
+  it('ends `fieldgate run` with one fatal line and exit 1, and the next start replaces the file', async () => {
+    const dir = tempDir('corrupt-daemon');
+    const data = join(dir, 'data');
+    const file = config(dir, data, sim.tcpPort);
+    const gw = runGateway(file);
+    try {
+      await gw.running();
+      await new Promise((r) => setTimeout(r, 300));
+      // Another writer points the sample table at a page past the end of the file: the next read of it is corrupt.
+      const py = [
+        'import sqlite3, sys',
+        'c = sqlite3.connect(sys.argv[1], isolation_level=None)',
+        'v = c.execute("PRAGMA schema_version").fetchone()[0]',
+        'c.execute("PRAGMA writable_schema=ON")',
+        'c.execute("UPDATE sqlite_schema SET rootpage=999999 WHERE name=\'sample\'")',
+        'c.execute("PRAGMA schema_version=%d" % (v + 1))',
+      ].join('\n');
+      await new Promise<void>((resolve, reject) =>
+        spawn('/usr/bin/python3', ['-c', py, join(data, 'outbox.db')], { stdio: 'inherit' }).on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`python ${code}`)))),
+      );
+      const code = await Promise.race([gw.exited, new Promise((r) => setTimeout(() => r('still running'), 15_000))]);
+      expect(code).toBe(1);
+      const fatal = gw.log().split('\n').filter((l) => l.includes('"level":60'));
+      expect(fatal).toHaveLength(1);
+      expect(fatal[0]).toContain(`the outbox ${join(data, 'outbox.db')} is corrupt`);
+      expect(gw.log()).not.toContain('kept running');
+      expect(existsSync(join(data, 'outbox.db.needs-check'))).toBe(true);
+      const next = Outbox.open({ dir: data, logger: silent });
+      expect(next.startupReport.recreated).toMatchObject({ reason: 'corrupt' });
+      next.close();
+    } finally {
+      await gw.stop();
+    }
+  });
+});
