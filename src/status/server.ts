@@ -3,17 +3,20 @@
  * Read-only (GET and HEAD). With a token every route but /healthz and the page's static files (code, no
  * data) needs it, as `Authorization: Bearer TOKEN` or `?token=TOKEN`. Without a token it listens only on
  * loopback and answers only requests addressed to a loopback name (no DNS rebinding from a web page).
- * A failure here never reaches acquisition: handlers catch and answer 500.
+ * A failure here never reaches acquisition: handlers catch and answer 500. Hostile or broken clients cost
+ * bounded memory and log: connections are capped, idle and slow ones time out, malformed requests get 400 and
+ * at most one log line a minute, and no log line carries a request's query (it may hold the token).
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import type { Logger } from '../log.js';
 import { PACKAGE_ROOT } from '../paths.js';
+import { RateLimitedLog } from '../sources/ratelog.js';
 import { isLoopback, parseListen } from './listen.js';
 import type { StatusState } from './state.js';
 import { gatewayOf, type GatewayRef, type StatusSession } from './types.js';
@@ -30,6 +33,16 @@ export interface StatusServerOptions {
   maxClients?: number;
   /** How often live pages get a snapshot (when it changed). Default 1000 ms. */
   intervalMs?: number;
+  /** Open connections at once (live pages included); more are closed as they arrive. Default 64. */
+  maxConnections?: number;
+  /** A connection with no traffic for this long is closed, e.g. one that never sends a request. Default 15000 ms. */
+  idleTimeoutMs?: number;
+  /** Time for a request's headers to arrive (a client dripping them is cut off). Default 10000 ms. */
+  headersTimeoutMs?: number;
+  /** Time for a whole request to arrive. Default 30000 ms. */
+  requestTimeoutMs?: number;
+  /** How long a kept-alive connection waits for its next request. Default 5000 ms. */
+  keepAliveTimeoutMs?: number;
 }
 
 export interface StatusServer {
@@ -48,6 +61,7 @@ const ASSET_DIR = join(PACKAGE_ROOT, 'src', 'status', 'assets');
 const HEARTBEAT_MS = 10_000;
 /** A live page that reads slower than this backlog is dropped rather than buffered without bound. */
 const MAX_CLIENT_BACKLOG = 1 << 20;
+const DEFAULT_MAX_CONNECTIONS = 64;
 
 function loadAssets(): Map<string, Asset> {
   const uplot = createRequire(import.meta.url).resolve('uplot/dist/uPlot.iife.min.js');
@@ -114,6 +128,9 @@ export async function startStatusServer(options: StatusServerOptions): Promise<S
   const assets = loadAssets();
   const clients = new Set<ServerResponse>();
   const gateway = () => gatewayOf(options.gateway);
+  // A flood of bad requests or refused connections logs one line a minute per kind, with the count held back.
+  const rate = new RateLimitedLog(log, Date.now);
+  const from = (socket: Socket) => ({ from: socket.remoteAddress });
 
   let lastKey = '';
   let lastSentAt = 0;
@@ -181,11 +198,20 @@ export async function startStatusServer(options: StatusServerOptions): Promise<S
     res.write(`retry: 3000\n\ndata: ${JSON.stringify(state.snapshot(gateway()))}\n\n`);
     clients.add(res);
     req.socket.setNoDelay(true);
+    // A live page may see nothing for up to HEARTBEAT_MS; it is bounded by maxClients and the backlog instead.
+    req.socket.setTimeout(0);
     res.on('close', () => clients.delete(res));
   };
 
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
-    const url = new URL(req.url ?? '/', 'http://status.invalid');
+    let url: URL;
+    try {
+      url = new URL(req.url ?? '/', 'http://status.invalid');
+    } catch {
+      rate.warn('status', 'malformed request', from(req.socket), 'status: malformed request line answered 400');
+      json(req, res, 400, { error: 'bad-request', message: 'the request line is not a valid URL' }, { Connection: 'close' });
+      return;
+    }
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       json(req, res, 405, { error: 'method', message: 'read-only: GET and HEAD only' }, { Allow: 'GET, HEAD' });
       return;
@@ -249,16 +275,39 @@ export async function startStatusServer(options: StatusServerOptions): Promise<S
     }
   };
 
-  const server = createServer((req, res) => {
+  const headersTimeout = options.headersTimeoutMs ?? 10_000;
+  const server = createServer({
+    headersTimeout,
+    requestTimeout: options.requestTimeoutMs ?? 30_000,
+    keepAliveTimeout: options.keepAliveTimeoutMs ?? 5000,
+    // node checks the two timeouts above only this often (30 s by default), which would let slow clients linger.
+    connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(headersTimeout / 4))),
+  }, (req, res) => {
     handle(req, res).catch((err) => {
-      log.error({ err, url: req.url }, 'status request failed');
+      // The path only: the query may carry the token.
+      const path = (req.url ?? '').split('?')[0]!.slice(0, 200);
+      rate.warn('status', 'failed request', { err, path }, `status: request for ${path} failed`);
       if (!res.headersSent) json(req, res, 500, { error: 'internal', message: 'see the gateway log' });
       else res.destroy();
     });
   });
-  server.keepAliveTimeout = 5000;
-  server.headersTimeout = 10_000;
-  server.requestTimeout = 30_000;
+  server.maxConnections = options.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
+  // Closes sockets that go quiet, above all those that connect and never send a request.
+  server.timeout = options.idleTimeoutMs ?? 15_000;
+  server.on('drop', (data) => {
+    rate.warn('status', 'refused connection', { from: data?.remoteAddress }, `status: connection refused, ${server.maxConnections} are open already`);
+  });
+  // Replaces node's default answer so the event is counted and logged (once a minute), never with the request.
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
+    const code = err.code ?? 'unknown';
+    if (code !== 'ECONNRESET' && code !== 'EPIPE') rate.warn('status', 'malformed request', { ...from(socket), code }, 'status: malformed request answered 400');
+    const pending = (socket as Socket & { _httpMessage?: ServerResponse })._httpMessage;
+    if (socket.writable && !pending?.headersSent) {
+      const status = code === 'ERR_HTTP_REQUEST_TIMEOUT' ? '408 Request Timeout' : code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : '400 Bad Request';
+      socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+      socket.destroySoon();
+    } else socket.destroy();
+  });
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
