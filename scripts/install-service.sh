@@ -76,6 +76,14 @@ node_flags="--max-semi-space-size=2 --heap-growing-percent=30"
 # 5 MiB less RSS at 1 Hz and at saturation, no measurable cost (docs/BENCHMARKS.md, footprint).
 malloc_env="MALLOC_ARENA_MAX=2 MALLOC_MMAP_THRESHOLD_=131072"
 
+# Under /var/lib, systemd itself (re)creates the data directory at every start, owned by the service user:
+# a data directory deleted while running is back after the restart instead of failing ReadWritePaths.
+state_dir=""
+case "$data_dir" in
+  /var/lib/?*) state_dir="StateDirectory=${data_dir#/var/lib/}
+StateDirectoryMode=0750" ;;
+esac
+
 unit_dir="$root/etc/systemd/system"
 mkdir -p "$unit_dir"
 step "writing $unit_dir/fieldgate.service"
@@ -126,6 +134,7 @@ ProtectSystem=strict
 ProtectHome=yes
 PrivateTmp=yes
 ReadWritePaths=$data_dir
+$state_dir
 ProtectKernelTunables=yes
 ProtectKernelModules=yes
 ProtectControlGroups=yes

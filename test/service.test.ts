@@ -23,6 +23,7 @@ describe('scripts/install-service.sh', () => {
       'RestrictNamespaces=yes', 'RestrictRealtime=yes', 'SystemCallArchitectures=native', 'SystemCallFilter=@system-service',
       'PrivateMounts=yes', 'ProtectProc=invisible', 'MemoryHigh=192M', 'MemoryMax=256M', 'LimitNOFILE=4096',
       'DeviceAllow=char-ttyUSB rw',
+      'StateDirectory=fieldgate', 'StateDirectoryMode=0750',
     ]) expect(unit).toContain(line);
     // A permanent error stops after a few starts instead of restarting forever; the limit lives in [Unit].
     const unitSection = unit.slice(0, unit.indexOf('[Service]'));
