@@ -87,6 +87,21 @@ describe('an outbox that cannot be opened', () => {
   });
 });
 
+describe('a read-only outbox file', () => {
+  it.skipIf(process.getuid?.() !== 0)('that the daemon may not write (root-owned, 0644, run as nobody): one line, exit 1', async () => {
+    const dir = tempDir('open-rofile');
+    chmodSync(dir, 0o755);
+    const data = join(dir, 'data');
+    mkdirSync(data, { mode: 0o777 });
+    chmodSync(data, 0o777);
+    Outbox.open({ dir: data, logger: silent }).close();
+    chmodSync(join(data, 'outbox.db'), 0o644);
+    const r = await run(config(dir, data), 65534);
+    expect(r.code).toBe(1);
+    expect(r.out.trim()).toBe(`fieldgate: cannot open the outbox ${join(data, 'outbox.db')}: permission denied`);
+  });
+});
+
 describe('the data files', () => {
   it('are created 0640, also under a permissive umask, and an older 0644 file is tightened', () => {
     const dir = tempDir('mode');
