@@ -105,6 +105,12 @@ Example:
           stop('fatal');
         };
       });
+      // A restart that cannot open its outbox ends the daemon like a failed start; anything else is logged.
+      const failed = (what: string) => (e: unknown) => {
+        if (isFatal(e)) fatal?.(e);
+        else if (e instanceof UserError) fatal?.(new OutboxError('OUTBOX_OPEN_FAILED', e.message));
+        else logger.error({ err: e }, `${what} failed`);
+      };
       const onOutbox = (g: Gateway) =>
         g.outbox.onUnusable((err) => {
           if (err.code !== 'OUTBOX_DELETED') return fatal?.(err);
@@ -115,7 +121,7 @@ Example:
             await g.stop();
             gateway = startChecked(g.config, logger, status.hooks);
             onOutbox(gateway);
-          }).catch((e: unknown) => (isFatal(e) || e instanceof UserError ? fatal?.(new OutboxError('OUTBOX_OPEN_FAILED', e.message)) : logger.error({ err: e }, 'recreating the outbox failed')));
+          }).catch(failed('recreating the outbox'));
         });
       onOutbox(gateway);
       process.on('SIGHUP', () => {
@@ -125,7 +131,7 @@ Example:
           gateway = await reload(flags.config, gateway, logger, status.hooks);
           if (gateway !== before) onOutbox(gateway);
           await status.apply(gateway.config.status);
-        }).catch((e: unknown) => (e instanceof UserError ? fatal?.(new OutboxError('OUTBOX_OPEN_FAILED', e.message)) : logger.error({ err: e }, 'reload failed')));
+        }).catch(failed('reload'));
       });
       reloading = reloading.then(() => status.apply(config.status));
       await reloading;
