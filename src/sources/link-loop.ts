@@ -6,7 +6,9 @@
  *
  * Logging stays bounded whatever the peer does: an open failure is logged once per distinct reason; a link
  * lost before any good reply is logged once and then nothing more (no "connected", no "lost") until a good
- * reply proves the link again; the loss of a link that had worked is logged at most once a minute per reason.
+ * reply proves the link again; the loss of a link that had worked is logged at most once a minute; and
+ * "connected" only follows a logged problem (or is the first), so a peer that drops after every good reply
+ * costs at most a pair of lines a minute.
  */
 import { EventEmitter } from 'node:events';
 import { Backoff } from '../backoff.js';
@@ -54,6 +56,8 @@ export class LinkLoop extends EventEmitter {
   /** Trouble was logged and nothing more is, until a good reply. */
   private quiet = false;
   private lastOpenError = '';
+  /** The last line about the link was a problem (or there was none yet): the next open is worth a line. */
+  private announce = true;
   /** Successful opens since start. */
   opens = 0;
   /** Opens since the link last proved healthy (for the line that says it is steady again). */
@@ -130,7 +134,7 @@ export class LinkLoop extends EventEmitter {
     const target = this.opts.target;
     if (this.proven) {
       // One key for every reason: reasons can carry counts, and the limiter keeps one entry per key.
-      this.rate.warn('', 'link-lost', { target }, `link lost: ${reason}; reconnecting`);
+      if (this.rate.warn('', 'link-lost', { target }, `link lost: ${reason}; reconnecting`)) this.announce = true;
     } else if (!this.quiet) {
       this.quiet = true;
       this.opts.log.warn({ target, retryInMs: this.backoff.peek }, `link lost before any good reply: ${reason}; reconnecting with backoff (not logged again until a good reply)`);
@@ -174,6 +178,7 @@ export class LinkLoop extends EventEmitter {
       if (reason !== this.lastOpenError) {
         log.warn({ target, retryInMs: this.backoff.peek }, `cannot connect: ${reason}; retrying with backoff`);
         this.lastOpenError = reason;
+        this.announce = true;
       }
       this.setState('disconnected', reason);
       return;
@@ -186,7 +191,8 @@ export class LinkLoop extends EventEmitter {
     this.opens++;
     this.opensSinceHealthy++;
     this.proven = false;
-    if (!this.quiet) log.info({ target }, 'connected');
+    if (!this.quiet && this.announce) log.info({ target }, 'connected');
+    this.announce = false;
     this.setState('connected');
     this.opts.onOpen?.();
     if (this.opts.connectPauseMs > 0) await this.sleep(this.opts.connectPauseMs);

@@ -21,17 +21,19 @@ export class RateLimitedLog {
     private readonly periodMs = RATE_LOG_PERIOD_MS,
   ) {}
 
-  warn(scope: string, kind: string, fields: Record<string, unknown>, message: string): void {
+  /** True when the line was written, false when it was counted as suppressed. */
+  warn(scope: string, kind: string, fields: Record<string, unknown>, message: string): boolean {
     const key = `${scope}\u0000${kind}`;
     const now = this.now();
     const e = this.entries.get(key);
     if (e && now - e.lastAt < this.periodMs) {
       e.suppressed++;
-      return;
+      return false;
     }
     const suppressed = e?.suppressed ?? 0;
     const more = suppressed > 0 ? ` (${suppressed} more ${kind} error${suppressed === 1 ? '' : 's'} since the last report)` : '';
     this.log.warn({ ...fields, kind, ...(suppressed > 0 ? { suppressed } : {}) }, `${message}${more}`);
     this.entries.set(key, { lastAt: now, suppressed: 0 });
+    return true;
   }
 }
