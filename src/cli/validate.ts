@@ -10,7 +10,7 @@ export function register(program: Command): void {
     .addHelpText(
       'after',
       `
-Prints "FILE: ok (...)" and exits 0, or prints one line per error and exits 2:
+Prints "FILE: ok (...)" and exits 0, or prints one line per error (the first 100, then a count) and exits 2:
   FILE:LINE:COL key.path: message
 
 Examples:
