@@ -4,8 +4,9 @@ import { PACKAGE_ROOT } from '../paths.js';
 import { Option, type Command } from 'commander';
 import { parse } from 'yaml';
 import { configSchema, type Config } from '../config/schema.js';
-import { startChecked } from './run.js';
+import { Supervisor } from '../supervisor/supervisor.js';
 import { StatusSurface } from '../status/surface.js';
+import type { Gateway } from '../gateway.js';
 import { createLogger } from '../log.js';
 import { startEmbeddedBroker } from '../sim/broker.js';
 import { startSite, type RunningSite } from '../sim/site.js';
@@ -55,9 +56,9 @@ export function register(program: Command): void {
         uplink: { url: broker.url, protocolVersion: 4 },
         status: { listen: flags.status },
       });
-      const status = new StatusSurface({ gateway: () => gateway, logger, anyPortIfTaken: true });
-      const gateway = startChecked(config, logger, status.hooks);
-      await status.apply(config.status);
+      const status: StatusSurface = new StatusSurface({ gateway: (): Gateway => supervisor.gateway, logger, anyPortIfTaken: true });
+      const supervisor = new Supervisor(config, { logger, hooks: status.hooks, beforeStop: () => status.close() });
+      await supervisor.then('starting the status page', () => status.apply(config.status));
       process.stdout.write(
         [
           '',
@@ -74,14 +75,15 @@ export function register(program: Command): void {
           '',
         ].join('\n') + '\n',
       );
-      await new Promise<void>((resolve) => {
-        process.once('SIGINT', () => resolve());
-        process.once('SIGTERM', () => resolve());
-      });
-      process.stdout.write('stopping...\n');
-      await status.close();
-      await gateway.stop();
+      const stop = () => {
+        process.stdout.write('stopping...\n');
+        void supervisor.stop('signal');
+      };
+      process.once('SIGINT', stop);
+      process.once('SIGTERM', stop);
+      const exitCode = await supervisor.done;
       await Promise.all([broker.close(), village.close(), tunnel.close()]);
       logger.flush();
+      if (exitCode !== 0) process.exit(exitCode);
     });
 }
