@@ -21,7 +21,7 @@ import { startSimulator } from '../src/sim/server.js';
 import { UnitMap, type MapResult, type Table } from '../src/sim/registers.js';
 import type { Scenario } from '../src/sim/simulator.js';
 import type { ScenarioName } from '../src/sim/scenarios/index.js';
-import { ModbusBus } from '../src/sources/bus.js';
+import { ModbusBus } from '../src/sources/modbus/bus.js';
 import { compileDevice } from '../src/sources/modbus/device.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');

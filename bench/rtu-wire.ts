@@ -12,7 +12,7 @@ import { SerialPort } from 'serialport';
 import type { Config } from '../src/config/schema.js';
 import { createLogger } from '../src/log.js';
 import { startSimulator } from '../src/sim/server.js';
-import { ModbusBus } from '../src/sources/bus.js';
+import { ModbusBus } from '../src/sources/modbus/bus.js';
 import { compileDevice, type CompiledRequest } from '../src/sources/modbus/device.js';
 import { isBitFc } from '../src/sources/modbus/types.js';
 import { startSocatPair, type SocatPair } from '../test/helpers/peers.js';

@@ -4,7 +4,7 @@
  */
 import type { ModbusBusConfig } from '../src/config/schema.js';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ModbusBus } from '../src/sources/bus.js';
+import { ModbusBus } from '../src/sources/modbus/bus.js';
 import { compileDevice } from '../src/sources/modbus/device.js';
 import { startSimulator, type RunningSimulator } from '../src/sim/server.js';
 import { config, recordingLogger, SampleLog } from './helpers/gateway.js';

@@ -7,7 +7,7 @@
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ModbusBusConfig } from '../src/config/schema.js';
-import { ModbusBus } from '../src/sources/bus.js';
+import { ModbusBus } from '../src/sources/modbus/bus.js';
 import { compileDevice } from '../src/sources/modbus/device.js';
 import { config, recordingLogger, SampleLog } from './helpers/gateway.js';
 import { runGateway, writeConfig } from './helpers/gw-process.js';

@@ -3,7 +3,7 @@ import { request } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
 import { configSchema, type Config } from '../src/config/schema.js';
 import type { OutboxStats } from '../src/outbox/types.js';
-import type { DeviceHealth, LinkState } from '../src/sources/bus.js';
+import type { DeviceHealth, LinkState } from '../src/sources/types.js';
 import { startStatusServer, type StatusServer } from '../src/status/server.js';
 import { StatusState } from '../src/status/state.js';
 import type { StatusGateway } from '../src/status/types.js';

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { configSchema, type Config } from '../src/config/schema.js';
 import { validateConfig } from '../src/config/validate.js';
 import type { OutboxStats } from '../src/outbox/types.js';
-import type { DeviceHealth, LinkState } from '../src/sources/bus.js';
+import type { DeviceHealth, LinkState } from '../src/sources/types.js';
 import { PointHistory } from '../src/status/history.js';
 import { isLoopback, parseListen } from '../src/status/listen.js';
 import { StatusState } from '../src/status/state.js';

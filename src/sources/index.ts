@@ -1,26 +1,11 @@
-/**
- * A source is one bus with its devices: it emits samples into a sink and never throws to its caller. The
- * gateway only knows this interface; each transport family has its own scheduler.
- */
+/** Builds the source of each bus by its transport; the shared types are in types.ts. */
 import type { BusConfig, DeviceConfig } from '../config/schema.js';
-import type { Logger } from '../log.js';
-import type { Sample } from '../sample.js';
-import { ModbusBus, type DeviceHealth, type LinkState } from './bus.js';
+import { ModbusBus } from './modbus/bus.js';
 import { compileDevice } from './modbus/device.js';
 import { LineBus } from './line/bus.js';
 
-export interface Source {
-  readonly id: string;
-  readonly linkState: LinkState;
-  health(): DeviceHealth[];
-  start(): void;
-  stop(): Promise<void>;
-}
-
-export interface SourceDeps {
-  logger: Logger;
-  sink: (samples: Sample[]) => void;
-}
+export type { DeviceHealth, LinkState, Source, SourceDeps } from './types.js';
+import type { Source, SourceDeps } from './types.js';
 
 export function createSource(bus: BusConfig, devices: DeviceConfig[], deps: SourceDeps): Source {
   if (bus.transport === 'line') return new LineBus(bus, devices, deps);

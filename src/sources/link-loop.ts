@@ -15,7 +15,9 @@ import { Backoff } from '../backoff.js';
 import type { Logger } from '../log.js';
 import { RateLimitedLog } from './ratelog.js';
 
-export type LinkState = 'connecting' | 'connected' | 'disconnected' | 'stopped';
+import type { LinkState } from './types.js';
+
+export type { LinkState };
 
 /** What the loop needs of a link: a serial port or a socket, open or not. */
 export interface LoopLink {

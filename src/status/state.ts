@@ -10,7 +10,7 @@
 import type { Config, DeviceConfig } from '../config/schema.js';
 import { VERSION } from '../paths.js';
 import type { Quality, Sample, SampleValue } from '../sample.js';
-import type { DeviceHealth } from '../sources/bus.js';
+import type { DeviceHealth } from '../sources/types.js';
 import { DEFAULT_HEALTH_RULES, evaluateHealth, staleAfterMs, type HealthRules } from './health.js';
 import { PointHistory, plottable, type HistorySeries } from './history.js';
 import { StatusMetrics } from './metrics.js';

@@ -7,7 +7,7 @@ import type { DropReason, OutboxState, OutboxStats } from '../outbox/types.js';
 import type { ActiveAlarm } from '../processing/processor.js';
 import type { AlarmEvent } from '../processing/types.js';
 import type { Quality, SampleValue } from '../sample.js';
-import type { DeviceHealth, LinkState } from '../sources/bus.js';
+import type { DeviceHealth, LinkState } from '../sources/types.js';
 import type { UplinkStats } from '../uplink/uplink.js';
 import type { Bucket } from './history.js';
 

@@ -26,9 +26,9 @@ import { EventEmitter } from 'node:events';
 import type { DeviceConfig, LineBusConfig } from '../../config/schema.js';
 import type { Logger } from '../../log.js';
 import type { Sample } from '../../sample.js';
-import type { DeviceHealth, LinkState } from '../bus.js';
-import type { Source } from '../index.js';
+import type { DeviceHealth, LinkState, Source } from '../types.js';
 import { LinkLoop } from '../link-loop.js';
+import { monotonic, reschedule, stepDue } from '../schedule.js';
 import { asText, compileLineDevice, type CompiledLineDevice, type LineErrorKind, type LineOutcome } from './device.js';
 import { LineFramer, trimEol, type FramerEvents } from './framing.js';
 import { LineLink, lineTarget } from './link.js';
@@ -68,8 +68,6 @@ interface Pending {
 /** How a poll ended: a good reading, none (with why, and whether the device was silent), or the link went away. */
 type PollOutcome = { kind: 'good' } | { kind: 'no-reading'; reason: string; silent: boolean } | { kind: 'lost' };
 
-/** Schedules run on the monotonic clock: an NTP step or a wrong boot clock must not stall or rush polling. */
-const monotonic = (): number => performance.now();
 /** How long a bus with only listening devices sleeps between looks at its link (a loss wakes it at once). */
 const IDLE_MS = 60_000;
 
@@ -166,24 +164,8 @@ export class LineBus extends EventEmitter implements Source {
   }
 
   /** One step while the link is open: the next due query, or a sleep until it is due. */
-  private async step(): Promise<void> {
-    const run = this.nextDue();
-    if (!run) {
-      await this.loop.sleep(IDLE_MS);
-      return;
-    }
-    const wait = run.dueAt - monotonic();
-    if (wait > 0) {
-      await this.loop.sleep(wait);
-      return;
-    }
-    await this.poll(run);
-  }
-
-  private nextDue(): Run | undefined {
-    let best: Run | undefined;
-    for (const r of this.polled) if (!best || r.dueAt < best.dueAt) best = r;
-    return best;
+  private step(): Promise<void> {
+    return stepDue(this.polled, (ms) => this.loop.sleep(ms), (run) => this.poll(run), IDLE_MS);
   }
 
   private onLinkLost(reason: string): void {
@@ -327,27 +309,14 @@ export class LineBus extends EventEmitter implements Source {
 
   private schedule(run: Run, outcome: PollOutcome): void {
     const { health, device } = run;
-    const now = monotonic();
-    if (outcome.kind === 'no-reading') {
-      health.backoffMs = health.backoffMs === 0 ? this.config.unitBackoffMinMs : Math.min(health.backoffMs * 2, this.config.unitBackoffMaxMs);
-      if (health.state !== 'failing') {
-        const what = outcome.silent ? 'not answering' : 'gives no good reading';
-        this.log.warn({ device: device.id, retryInMs: health.backoffMs }, `${device.id} ${what} (${outcome.reason}); backing off`);
-      }
-      health.state = 'failing';
-      run.dueAt = now + Math.max(health.backoffMs, device.pollIntervalMs);
-      return;
+    const verdict = outcome.kind === 'good' ? 'answered' : outcome.kind === 'lost' ? 'lost' : 'failed';
+    const change = reschedule(run, device.pollIntervalMs, verdict, this.config);
+    // A lost link is logged by the link loop, not blamed on the device.
+    if (change === 'failing' && outcome.kind === 'no-reading') {
+      const what = outcome.silent ? 'not answering' : 'gives no good reading';
+      this.log.warn({ device: device.id, retryInMs: health.backoffMs }, `${device.id} ${what} (${outcome.reason}); backing off`);
     }
-    if (outcome.kind === 'lost') {
-      // The link is to blame, not the device: no device backoff (the link's own paces the redial), but not up.
-      health.state = 'failing';
-    } else if (health.state !== 'ok') {
-      if (health.state === 'failing') this.log.info({ device: device.id }, `${device.id} answers again`);
-      health.state = 'ok';
-      health.backoffMs = 0;
-    }
-    // Keep the cadence; after an overrun start again from now instead of firing a burst of late polls.
-    run.dueAt = run.dueAt === 0 ? now + device.pollIntervalMs : Math.max(run.dueAt + device.pollIntervalMs, now);
+    if (change === 'recovered') this.log.info({ device: device.id }, `${device.id} answers again`);
   }
 
   /** One query and its reply line. The reply timeout starts once the query is written. */

@@ -2,7 +2,7 @@
  * Scheduling of one Modbus bus: one transaction at a time (RS-485 is half duplex, and a TCP gateway in front
  * of a serial line is too), every device at its own poll interval, pauses between requests and after connect.
  * A unit that stops answering costs only its own timeout and is backed off; the link is kept by the shared
- * loop of src/sources/link-loop.ts (reopened through the backoff, which only a valid reply resets). Nothing
+ * loop of src/sources/link-loop.ts, the per-device schedule is src/sources/schedule.ts (reopened through the backoff, which only a valid reply resets). Nothing
  * here throws to the caller.
  *
  * A device is up (`ok`) after a poll in which its unit gave at least one valid reply: registers or bits that
@@ -12,26 +12,16 @@
  * poll has an outcome a device is `unknown`.
  */
 import { EventEmitter } from 'node:events';
-import type { ModbusBusConfig } from '../config/schema.js';
-import type { Logger } from '../log.js';
-import type { Sample } from '../sample.js';
-import { LinkLoop, type LinkState } from './link-loop.js';
-import { decodeResponse, failedRequest, type CompiledDevice, type CompiledRequest } from './modbus/device.js';
-import { ModbusError, ModbusLink, describeTarget, type Target } from './modbus/link.js';
+import type { ModbusBusConfig } from '../../config/schema.js';
+import type { Logger } from '../../log.js';
+import type { Sample } from '../../sample.js';
+import { LinkLoop } from '../link-loop.js';
+import { monotonic, reschedule, stepDue } from '../schedule.js';
+import type { DeviceHealth, LinkState } from '../types.js';
+import { decodeResponse, failedRequest, type CompiledDevice, type CompiledRequest } from './device.js';
+import { ModbusError, ModbusLink, describeTarget, type Target } from './link.js';
 
-export type { LinkState };
-
-/** What the status surface and metrics read about each device. */
-export interface DeviceHealth {
-  device: string;
-  /** `unknown` until a poll had an outcome; see the rule at the top of this file. */
-  state: 'ok' | 'failing' | 'unknown';
-  requests: number;
-  errors: Record<string, number>;
-  lastGoodTs?: number;
-  lastError?: string;
-  backoffMs: number;
-}
+export type { DeviceHealth, LinkState };
 
 export interface BusDeps {
   logger: Logger;
@@ -53,9 +43,6 @@ interface DeviceRun {
   /** Last reason logged per request, so a persistent error is logged once, not once per poll. */
   reported: Map<CompiledRequest, string>;
 }
-
-/** Schedules run on the monotonic clock: an NTP step or a wrong boot clock must not stall or rush polling. */
-const monotonic = (): number => performance.now();
 
 export function busTarget(bus: ModbusBusConfig): Target {
   if (bus.transport === 'rtu') {
@@ -131,24 +118,8 @@ export class ModbusBus extends EventEmitter {
   }
 
   /** One step while the link is open: the next due poll, or a sleep until it is due. */
-  private async step(): Promise<void> {
-    const run = this.nextDue();
-    if (!run) {
-      await this.loop.sleep(1000);
-      return;
-    }
-    const wait = run.dueAt - monotonic();
-    if (wait > 0) {
-      await this.loop.sleep(wait);
-      return;
-    }
-    await this.poll(run);
-  }
-
-  private nextDue(): DeviceRun | undefined {
-    let best: DeviceRun | undefined;
-    for (const r of this.runs) if (!best || r.dueAt < best.dueAt) best = r;
-    return best;
+  private step(): Promise<void> {
+    return stepDue(this.runs, (ms) => this.loop.sleep(ms), (run) => this.poll(run), 1000);
   }
 
   /** Every point learns once that its bus is down; no samples are made up while it stays down. */
@@ -206,28 +177,14 @@ export class ModbusBus extends EventEmitter {
 
   private schedule(run: DeviceRun, outcome: PollOutcome): void {
     const { health, device } = run;
-    const now = monotonic();
-    if (outcome.kind === 'no-reply') {
-      health.backoffMs = health.backoffMs === 0 ? this.config.unitBackoffMinMs : Math.min(health.backoffMs * 2, this.config.unitBackoffMaxMs);
-      if (health.state !== 'failing') {
-        const what = outcome.error.kind === 'timeout' ? 'not answering' : 'gives no valid reply';
-        this.log.warn({ device: device.id, unit: device.unit, retryInMs: health.backoffMs }, `unit ${device.unit} ${what} (${outcome.error.message}); backing off`);
-      }
-      health.state = 'failing';
-      run.dueAt = now + Math.max(health.backoffMs, device.pollIntervalMs);
-      return;
+    const verdict = outcome.kind === 'answered' ? 'answered' : outcome.kind === 'lost' ? 'lost' : 'failed';
+    const change = reschedule(run, device.pollIntervalMs, verdict, this.config);
+    // A lost link is logged by the link loop, not blamed on the unit.
+    if (change === 'failing' && outcome.kind === 'no-reply') {
+      const what = outcome.error.kind === 'timeout' ? 'not answering' : 'gives no valid reply';
+      this.log.warn({ device: device.id, unit: device.unit, retryInMs: health.backoffMs }, `unit ${device.unit} ${what} (${outcome.error.message}); backing off`);
     }
-    if (outcome.kind === 'lost') {
-      // The link is to blame, not the unit: no unit backoff (the link's own backoff paces the redial), but no
-      // "up" either. The loss itself is logged by the link loop.
-      health.state = 'failing';
-    } else if (health.state !== 'ok') {
-      if (health.state === 'failing') this.log.info({ device: device.id, unit: device.unit }, `unit ${device.unit} answers again`);
-      health.state = 'ok';
-      health.backoffMs = 0;
-    }
-    // Keep the cadence; after an overrun start again from now instead of firing a burst of late polls.
-    run.dueAt = run.dueAt === 0 ? now + device.pollIntervalMs : Math.max(run.dueAt + device.pollIntervalMs, now);
+    if (change === 'recovered') this.log.info({ device: device.id, unit: device.unit }, `unit ${device.unit} answers again`);
   }
 
   /** One request with its retries: busy (exception 6) after a wait, timeout and CRC/frame errors at once. */
