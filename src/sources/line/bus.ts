@@ -22,12 +22,12 @@
  * backs it off, and a query cut off by the link makes it `failing` too. A listening device is `ok` from its
  * first good reading; that it stopped sending good ones shows as stale on the status surface.
  */
-import { EventEmitter } from 'node:events';
 import type { DeviceConfig, LineBusConfig } from '../../config/schema.js';
 import type { Logger } from '../../log.js';
 import type { Sample } from '../../sample.js';
 import type { DeviceHealth, LinkState, Source } from '../types.js';
 import { LinkLoop } from '../link-loop.js';
+import { LoopedBus } from '../looped-bus.js';
 import { monotonic, reschedule, stepDue } from '../schedule.js';
 import { asText, compileLineDevice, type CompiledLineDevice, type LineErrorKind, type LineOutcome } from './device.js';
 import { LineFramer, trimEol, type FramerEvents } from './framing.js';
@@ -71,16 +71,16 @@ type PollOutcome = { kind: 'good' } | { kind: 'no-reading'; reason: string; sile
 /** How long a bus with only listening devices sleeps between looks at its link (a loss wakes it at once). */
 const IDLE_MS = 60_000;
 
-export class LineBus extends EventEmitter implements Source {
+export class LineBus extends LoopedBus<Run> implements Source {
   readonly id: string;
   private readonly link: LineLink;
-  private readonly loop: LinkLoop;
+  protected readonly loop: LinkLoop;
   private readonly framer: LineFramer;
   private readonly frameEvents: FramerEvents;
   private readonly log: Logger;
   private readonly rate: RateLimitedLog;
   private readonly now: () => number;
-  private readonly runs: Run[];
+  protected readonly runs: Run[];
   private readonly polled: Run[];
   /** Listening devices with `match`, then those without (they take what the others leave). */
   private readonly matching: Run[];
@@ -130,30 +130,8 @@ export class LineBus extends EventEmitter implements Source {
     this.link.on('close', (reason) => this.onLinkLost(reason));
   }
 
-  get linkState(): LinkState {
-    return this.loop.linkState;
-  }
-
-  /** Successful opens of the link since start. */
-  get reconnects(): number {
-    return this.loop.opens;
-  }
-
-  /** The base of the next reconnect delay: grows with each failed open or lost link, back to the minimum on a good reading. */
-  get reconnectDelayMs(): number {
-    return this.loop.reconnectDelayMs;
-  }
-
-  health(): DeviceHealth[] {
-    return this.runs.map((r) => ({ ...r.health, errors: { ...r.health.errors } }));
-  }
-
   busHealth(): LineBusHealth {
     return { lines: this.framer.lines, errors: { ...this.busErrors } };
-  }
-
-  start(): void {
-    this.loop.start();
   }
 
   /** Ends at once, even while a query waits for its reply, and closes the port or destroys the socket. */

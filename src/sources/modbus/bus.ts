@@ -11,11 +11,11 @@
  * makes it `failing` and backs it off; a poll cut off by the link makes it `failing` too. Before its first
  * poll has an outcome a device is `unknown`.
  */
-import { EventEmitter } from 'node:events';
 import type { ModbusBusConfig } from '../../config/schema.js';
 import type { Logger } from '../../log.js';
 import type { Sample } from '../../sample.js';
 import { LinkLoop } from '../link-loop.js';
+import { LoopedBus } from '../looped-bus.js';
 import { monotonic, reschedule, stepDue } from '../schedule.js';
 import type { DeviceHealth, LinkState } from '../types.js';
 import { decodeResponse, failedRequest, type CompiledDevice, type CompiledRequest } from './device.js';
@@ -51,12 +51,12 @@ export function busTarget(bus: ModbusBusConfig): Target {
   return { transport: bus.transport, host: bus.host, port: bus.port };
 }
 
-export class ModbusBus extends EventEmitter {
+export class ModbusBus extends LoopedBus<DeviceRun> {
   private readonly link: ModbusLink;
-  private readonly loop: LinkLoop;
+  protected readonly loop: LinkLoop;
   private readonly log: Logger;
   private readonly now: () => number;
-  private readonly runs: DeviceRun[];
+  protected readonly runs: DeviceRun[];
   private lastTransactionEnd = 0;
 
   constructor(
@@ -88,28 +88,6 @@ export class ModbusBus extends EventEmitter {
     });
     this.loop.on('state', (state: LinkState, detail?: string) => this.emit('state', state, detail));
     this.link.on('close', (reason?: string) => this.loop.lost(reason ?? 'port or connection closed'));
-  }
-
-  get linkState(): LinkState {
-    return this.loop.linkState;
-  }
-
-  /** Successful opens of the link since start. */
-  get reconnects(): number {
-    return this.loop.opens;
-  }
-
-  /** The base of the next reconnect delay: grows with each failed open or lost link, back to the minimum on a valid reply. */
-  get reconnectDelayMs(): number {
-    return this.loop.reconnectDelayMs;
-  }
-
-  health(): DeviceHealth[] {
-    return this.runs.map((r) => ({ ...r.health, errors: { ...r.health.errors } }));
-  }
-
-  start(): void {
-    this.loop.start();
   }
 
   /** Ends polling between two transactions and destroys the link's socket (or closes its port). */
