@@ -14,7 +14,6 @@ import {
   ALARM_TOPIC_KIND,
   Processor,
   aggregatePoints,
-  alarmEventJson,
   alarmStateEntry,
   type AlarmEvent,
   type ProcessResult,
@@ -23,7 +22,8 @@ import type { Sample } from './sample.js';
 import { createSource, type Source } from './sources/index.js';
 import { sessionOptions } from './uplink/options.js';
 import { MqttSession } from './uplink/session.js';
-import { Uplink, birthStatus } from './uplink/uplink.js';
+import { alarmEventJson, birthStatus, outboxRecreatedEvent, outboxStateEvent } from './uplink/messages.js';
+import { Uplink } from './uplink/uplink.js';
 import { VERSION } from './paths.js';
 
 export { sessionOptions } from './uplink/options.js';
@@ -72,7 +72,7 @@ function watchOutboxState(outbox: Outbox, publish: (json: string) => void, gatew
   const timer = setInterval(() => {
     const { state, pending } = outbox.stats();
     if (state === last) return;
-    publish(JSON.stringify({ v: 1, event: 'outbox-state', g: gatewayId, state, was: last, pending, ts: Date.now() }));
+    publish(outboxStateEvent(gatewayId, state, last, pending, Date.now()));
     last = state;
   }, 5000);
   timer.unref();
@@ -100,7 +100,7 @@ export function startGateway(initial: Config, logger: Logger, options: GatewayOp
   const report = outbox.startupReport.recreated;
   if (report) {
     // Durable, so the cloud learns why the epoch changed even if the link is down now.
-    outbox.appendEvent('events', JSON.stringify({ v: 1, event: 'outbox-recreated', g: gatewayId, reason: report.reason, error: report.error, movedTo: report.movedTo }));
+    outbox.appendEvent('events', outboxRecreatedEvent(gatewayId, report));
   }
 
   let uplink: Uplink | undefined;

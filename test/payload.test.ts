@@ -3,8 +3,6 @@
  * docs/telemetry.schema.json, bytes per sample on a realistic workload (quoted in docs/payload.md), and a
  * decoder that meets any input with samples or a PayloadError.
  */
-import { readFileSync } from 'node:fs';
-import { Ajv, type ValidateFunction } from 'ajv';
 import fc from 'fast-check';
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
@@ -20,23 +18,13 @@ import {
   type DictionaryEntry,
   type OutgoingSample,
 } from '../src/uplink/payload.js';
-import { Uplink, birthStatus, offlineStatus, type UplinkOutbox } from '../src/uplink/uplink.js';
+import { birthStatus, offlineStatus, outboxRecreatedEvent } from '../src/uplink/messages.js';
+import { Uplink, type UplinkOutbox } from '../src/uplink/uplink.js';
+import { ajv, expectValid, validateAny, validator } from './helpers/payload-schema.js';
 import { RecordingSession } from './helpers/recording-session.js';
 
 const GATEWAY = 'bashan-village-01';
 const EPOCH = '3f9a0c41d27be856';
-
-const schema = JSON.parse(readFileSync(new URL('../docs/telemetry.schema.json', import.meta.url), 'utf8'));
-const ajv = new Ajv({ strict: true, strictTuples: false, allowUnionTypes: true, allErrors: true });
-ajv.addSchema(schema);
-const validator = (name: string): ValidateFunction => ajv.getSchema(`urn:fieldgate:payload:v1#/definitions/${name}`)!;
-const validateAny = ajv.getSchema('urn:fieldgate:payload:v1')!;
-
-function expectValid(validate: ValidateFunction, text: string): void {
-  const ok = validate(JSON.parse(text));
-  if (!ok) throw new Error(`${text.slice(0, 300)}\n${ajv.errorsText(validate.errors)}`);
-  expect(validateAny(JSON.parse(text)), ajv.errorsText(validateAny.errors)).toBe(true);
-}
 
 /** What decoding must give back for an outgoing sample. */
 function decoded(s: OutgoingSample): DecodedSample {
@@ -272,7 +260,7 @@ function memoryOutbox(): UplinkOutbox & { add(n: number): void; addNewPoint(id: 
     for (const l of listeners) l(seq);
   };
   add(30);
-  events.push({ seq: ++seq, ts: T0, topicKind: 'events', payloadJson: JSON.stringify({ v: 1, event: 'outbox-recreated', g: GATEWAY, reason: 'corrupt', error: 'database disk image is malformed', movedTo: '/var/lib/fieldgate/outbox.db.corrupt-1' }) });
+  events.push({ seq: ++seq, ts: T0, topicKind: 'events', payloadJson: outboxRecreatedEvent(GATEWAY, { reason: 'corrupt', error: 'database disk image is malformed', movedTo: '/var/lib/fieldgate/outbox.db.corrupt-1' }) });
   add(30);
   const dropped: DroppedRange = { id: 1, reason: 'maxAge', stream: 'sample', fromSeq: 1, toSeq: 100, beforeSeq: null, count: 100, fromTs: T0 - 1e9, toTs: T0 - 9e8, at: T0, reported: false };
   let droppedReported = false;
@@ -370,8 +358,7 @@ describe('the point dictionary', () => {
 
 describe('alarm events', () => {
   it('validate against the schema as published (with seq and epoch in front)', async () => {
-    const { alarmEventJson } = await import('../src/processing/index.js');
-    const { withSeq } = await import('../src/uplink/uplink.js');
+    const { alarmEventJson, withSeq } = await import('../src/uplink/messages.js');
     const raised = alarmEventJson('bashan-village-01', {
       state: 'raised', device: 'pump_house', point: 'inlet_pressure', alarm: 'burst', type: 'rateOfChange',
       severity: 'critical', value: 3.12, limit: -0.5, ts: 1_748_700_123_000,

@@ -1,3 +1,4 @@
+import { alarmEventJson } from '../src/uplink/messages.js';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,7 +11,6 @@ import {
   ALARM_TOPIC_KIND,
   Processor,
   aggregatePoints,
-  alarmEventJson,
   alarmStateEntry,
   type ProcessResult,
 } from '../src/processing/index.js';

@@ -23,29 +23,6 @@ export function alarmStateEntry(e: AlarmEvent): { key: string; value: string | n
   return { key, value: JSON.stringify({ type: e.type, severity: e.severity, limit: e.limit, value: e.value, ts: e.ts }) };
 }
 
-/**
- * `{"v":1,"event":"alarm","g":…,"state":"raised"|"cleared","device","point","alarm","type","severity","value",
- * "limit","ts","message"?}`; the uplink puts "seq" and "ep" in front.
- */
-export function alarmEventJson(gatewayId: string, e: AlarmEvent): string {
-  const o: Record<string, unknown> = {
-    v: 1,
-    event: 'alarm',
-    g: gatewayId,
-    state: e.state,
-    device: e.device,
-    point: e.point,
-    alarm: e.alarm,
-    type: e.type,
-    severity: e.severity,
-    value: e.value,
-    limit: e.limit,
-    ts: e.ts,
-  };
-  if (e.message !== undefined) o.message = e.message;
-  return JSON.stringify(o);
-}
-
 export interface RestoredAlarm extends StoredAlarm {
   device: string;
   point: string;

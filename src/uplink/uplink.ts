@@ -10,7 +10,8 @@ import type { Logger } from '../log.js';
 import type { DroppedRange, StoredEvent, StoredSample } from '../outbox/types.js';
 import { realTimers, type TimerHandle, type Timers } from '../timers.js';
 import type { Session } from './types.js';
-import { encodeCompactSeries, encodeJson, type DictionaryEntry } from './payload.js';
+import { droppedEvent, offlineStatus, withSeq } from './messages.js';
+import { encodeCompactSeries, encodeJson } from './payload.js';
 
 /** What the uplink needs of the outbox (the real Outbox, or a fake in tests). */
 export interface UplinkOutbox {
@@ -381,13 +382,7 @@ export class Uplink {
     if (ranges.length === 0) return;
     const session = this.deps.session;
     const last = ranges[ranges.length - 1]!.id;
-    const payload = JSON.stringify({
-      v: 1,
-      event: 'dropped',
-      g: this.deps.gatewayId,
-      ep: this.deps.outbox.epoch,
-      ranges: ranges.map((r) => ({ reason: r.reason, stream: r.stream, from: r.fromSeq, to: r.toSeq, before: r.beforeSeq, count: r.count, fromTs: r.fromTs, toTs: r.toTs })),
-    });
+    const payload = droppedEvent(this.deps.gatewayId, this.deps.outbox.epoch, ranges);
     session.publish(this.topics.events, payload, 1).then(
       () => this.deps.outbox.markDroppedReported(last),
       () => {},
@@ -395,35 +390,4 @@ export class Uplink {
   }
 }
 
-/**
- * Events share the samples' seq space, so each one carries its (epoch, seq): a consumer checking for gaps
- * sees them fill the holes they leave in the telemetry.
- */
-export function withSeq(payloadJson: string, seq: number, epoch: string): string {
-  const body = payloadJson.trim();
-  if (!body.startsWith('{')) return JSON.stringify({ v: 1, seq, ep: epoch, payload: body });
-  return `{"seq":${seq},"ep":${JSON.stringify(epoch)}${body === '{}' ? '' : ','}${body.slice(1)}`;
-}
-
-export function offlineStatus(reason: 'shutdown' | 'lost'): string {
-  return JSON.stringify({ v: 1, state: 'offline', reason });
-}
-
-export function birthStatus(args: {
-  gatewayId: string;
-  version: string;
-  configHash: string;
-  epoch: string;
-  points: DictionaryEntry[];
-}): string {
-  return JSON.stringify({
-    v: 1,
-    state: 'online',
-    g: args.gatewayId,
-    version: args.version,
-    configHash: args.configHash,
-    ep: args.epoch,
-    ts: Date.now(),
-    points: args.points.map((p) => [p.index, p.device, p.point, p.unit ?? null, p.type ?? null]),
-  });
-}
+export { birthStatus, offlineStatus, withSeq } from './messages.js';
