@@ -118,10 +118,16 @@ describe('bus scheduling over Modbus TCP', () => {
   it('retries a busy unit after a wait, then marks it bad with the exception name', async () => {
     const { samples } = await start({ busyRetryMs: 50, retries: 2 });
     await samples.until((all) => all.some((s) => s.device === 'flow_meter'));
+    const flowHealth = () => bus!.health().find((h) => h.device === 'flow_meter')!;
+    const requestsBefore = flowHealth().requests;
     sim!.setUnitMode(3, 'busy');
     const t0 = Date.now();
-    await samples.until((all) => all.some((s) => s.device === 'flow_meter' && s.ts > t0 && s.reason === 'exception 6 (slave device busy)'));
-    const health = bus!.health().find((h) => h.device === 'flow_meter')!;
+    const busy = (all: readonly { device: string; ts: number; reason?: string }[]) => all.filter((s) => s.device === 'flow_meter' && s.ts > t0 && s.reason === 'exception 6 (slave device busy)');
+    await samples.until((all) => new Set(busy(all).map((s) => s.ts)).size >= 2);
+    const health = flowHealth();
+    // Every request that ended busy was tried 1 + retries = 3 times: each gives one failed result (one ts).
+    const busyRequests = new Set(busy(samples.all).map((s) => s.ts)).size;
+    expect(health.requests - requestsBefore).toBeGreaterThanOrEqual(3 * busyRequests);
     expect(health.errors.exception).toBeGreaterThan(0);
     sim!.setUnitMode(3, 'normal');
     const t1 = Date.now();
