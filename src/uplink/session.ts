@@ -1,11 +1,17 @@
 /**
- * One MQTT session to the broker, kept up by a single-flight reconnect loop (one dial at a time, capped
- * exponential backoff with jitter). mqtt.js's own reconnect and offline queue are off: the outbox is the
- * buffer, and anything in flight when the link drops is failed back to the caller, who still has it in SQLite.
+ * One MQTT session to the broker, kept up by a single-flight reconnect loop (one dial at a time, through the
+ * shared capped exponential backoff with jitter). mqtt.js's own reconnect and offline queue are off: the outbox
+ * is the buffer, and anything in flight when the link drops is failed back to the caller, who still has it in
+ * SQLite.
  */
 import { EventEmitter } from 'node:events';
-import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
+import mqtt, { type IClientOptions, type IDisconnectPacket, type MqttClient } from 'mqtt';
+import { Backoff } from '../backoff.js';
+import { withoutUserinfo } from '../config/secrets.js';
 import type { Logger } from '../log.js';
+import { describeConnectError, describeDisconnect } from './diagnose.js';
+
+export { describeConnectError, describeDisconnect } from './diagnose.js';
 
 export interface SessionOptions {
   url: string;
@@ -21,34 +27,24 @@ export interface SessionOptions {
   connectTimeoutMs: number;
   reconnectMinMs: number;
   reconnectMaxMs: number;
+  /**
+   * A connection must last this long before the backoff starts again from reconnectMinMs, so a broker that
+   * accepts and drops at once is still redialled ever more slowly. Default: keepaliveS, at most 10 s.
+   */
+  stableMs?: number;
   will: { topic: string; payload: string };
+  /** For the backoff's jitter (tests). */
+  random?: () => number;
 }
 
 export type SessionState = 'connecting' | 'connected' | 'disconnected' | 'closed';
 
-/** Why a connection attempt failed, in words a technician can act on. Never includes secrets. */
-export function describeConnectError(err: unknown): string {
-  const e = err as { message?: string; code?: string | number };
-  const msg = e?.message ?? String(err);
-  const code = e?.code;
-  if (code === 4 || code === 5 || code === 134 || code === 135 || /not authori[sz]ed|bad user name or password/i.test(msg)) {
-    return 'the broker refused the credentials (check uplink.username and the password)';
-  }
-  if (/self[- ]signed|unable to verify|unable to get local issuer|certificate/i.test(msg) || /^(DEPTH_ZERO|SELF_SIGNED|UNABLE_TO|CERT_|ERR_TLS)/.test(String(code))) {
-    return `TLS: the broker's certificate is not trusted (${msg}); check uplink.ca`;
-  }
-  if (/unacceptable protocol version/i.test(msg) || code === 1 || code === 132) {
-    return 'the broker does not speak this MQTT version (try uplink.protocolVersion: 4)';
-  }
-  if (/ECONNREFUSED/.test(msg) || code === 'ECONNREFUSED') return 'connection refused (is the broker running, right host and port?)';
-  if (/ENOTFOUND|EAI_AGAIN/.test(msg)) return `cannot resolve the broker's host name (${msg})`;
-  return msg;
-}
-
 export class MqttSession extends EventEmitter {
   private client: MqttClient | undefined;
   private state: SessionState = 'disconnected';
-  private delay: number;
+  private readonly backoff: Backoff;
+  /** The broker URL as logged: never with a user or password in it. */
+  private readonly url: string;
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
   /** Counts connections; a callback from an older connection is ignored by the caller. */
@@ -61,7 +57,8 @@ export class MqttSession extends EventEmitter {
     private readonly log: Logger,
   ) {
     super();
-    this.delay = opts.reconnectMinMs;
+    this.backoff = new Backoff({ minMs: opts.reconnectMinMs, maxMs: opts.reconnectMaxMs }, opts.random);
+    this.url = withoutUserinfo(opts.url);
   }
 
   get connected(): boolean {
@@ -73,6 +70,10 @@ export class MqttSession extends EventEmitter {
   }
 
   start(): void {
+    const plain = /^(mqtt|ws):/i.test(this.opts.url);
+    if (plain && this.opts.password !== undefined) {
+      this.log.warn({ url: this.url }, `MQTT password sent in clear over ${this.opts.url.split(':')[0]}:// (uplink.url): anyone on the path can read it; use mqtts:// or wss:// unless the broker runs on this machine`);
+    }
     this.dial();
   }
 
@@ -111,19 +112,23 @@ export class MqttSession extends EventEmitter {
     this.client = client;
     let up = false;
     let lastError: unknown;
+    let disconnect: IDisconnectPacket | undefined;
     client.on('connect', () => {
       up = true;
       // Nagle would hold the short tail of a PUBLISH until the broker ACKs the segments before it, and a
       // delayed ACK then stalls the in-flight window for tens of milliseconds.
       (client.stream as { setNoDelay?: (on: boolean) => void } | undefined)?.setNoDelay?.(true);
       this.generation++;
-      this.delay = this.opts.reconnectMinMs;
       this.connectedSince = Date.now();
-      this.log.info({ url: this.opts.url, clientId: this.opts.clientId }, 'MQTT connected');
+      this.log.info({ url: this.url, clientId: this.opts.clientId }, 'MQTT connected');
       this.setState('connected');
     });
     client.on('error', (err) => {
       lastError = err;
+    });
+    // An MQTT 5 broker says why it drops a session (e.g. 142: another client took the same clientId).
+    client.on('disconnect', (packet) => {
+      disconnect = packet;
     });
     client.on('close', () => {
       if (this.client !== client) return;
@@ -132,16 +137,24 @@ export class MqttSession extends EventEmitter {
       client.end(true);
       client.on('error', () => {});
       if (this.closed) return;
+      const stableMs = this.opts.stableMs ?? Math.min(this.opts.keepaliveS * 1000, 10_000);
+      if (up && this.connectedSince !== undefined && Date.now() - this.connectedSince >= stableMs) this.backoff.reset();
+      const wait = this.backoff.next();
+      const context = { clientCert: this.opts.cert !== undefined, clientId: this.opts.clientId };
+      const reason = disconnect
+        ? describeDisconnect(disconnect, context)
+        : lastError
+          ? describeConnectError(lastError, context)
+          : undefined;
       if (up) {
         this.reconnects++;
-        this.log.warn({ url: this.opts.url }, `MQTT connection lost${lastError ? `: ${describeConnectError(lastError)}` : ''}; reconnecting`);
+        const what = disconnect ? 'MQTT disconnected by the broker' : 'MQTT connection lost';
+        this.log.warn({ url: this.url, retryInMs: wait }, `${what}${reason ? `: ${reason}` : ''}; reconnecting`);
       } else {
-        this.log.warn({ url: this.opts.url, retryInMs: Math.round(this.delay) }, `MQTT connect failed: ${lastError ? describeConnectError(lastError) : 'connection closed'}`);
+        this.log.warn({ url: this.url, retryInMs: wait }, `MQTT connect failed: ${reason ?? 'connection closed'}`);
       }
       this.connectedSince = undefined;
-      this.setState('disconnected', lastError ? describeConnectError(lastError) : 'closed');
-      const wait = up ? this.opts.reconnectMinMs * (0.5 + Math.random()) : this.delay * (0.8 + Math.random() * 0.4);
-      if (!up) this.delay = Math.min(this.delay * 2, this.opts.reconnectMaxMs);
+      this.setState('disconnected', reason ?? 'closed');
       this.timer = setTimeout(() => this.dial(), wait);
     });
   }
