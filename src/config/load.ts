@@ -12,7 +12,8 @@ import { closest, describe, schemaMessage, shown } from './messages.js';
 import { readConfigText } from './read.js';
 import { configSchema, type Config } from './schema.js';
 import { urlCredentialIssues } from './secrets.js';
-import { validateConfig, type IssuePath } from './validate.js';
+import type { IssuePath } from './issues.js';
+import { validateConfig } from './validate.js';
 import { requiredByTransport } from './validate-line.js';
 
 export { formatIssue, formatPath, type ConfigIssue } from './locate.js';

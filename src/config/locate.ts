@@ -4,7 +4,7 @@
  * tens of thousands of errors stays linear instead of scanning a mapping per error.
  */
 import { isAlias, isMap, isScalar, isSeq, type Document, type LineCounter, type Node, type Pair } from 'yaml';
-import type { IssuePath } from './validate.js';
+import type { IssuePath } from './issues.js';
 
 export interface ConfigIssue {
   file: string;

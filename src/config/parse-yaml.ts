@@ -6,7 +6,7 @@
  * 4.6 s and 540 MB, past the service's MemoryMax. 1,000 points in the usual block style are 50,000 tokens.
  */
 import { Composer, isAlias, isMap, isPair, isSeq, Lexer, Parser, YAMLParseError, type Document, type LineCounter, type Node, type ParsedNode } from 'yaml';
-import type { IssuePath } from './validate.js';
+import type { IssuePath } from './issues.js';
 
 export const MAX_DEPTH = 32;
 /**

@@ -1,5 +1,5 @@
 /** What a configured point really reads, once the defaults and the `bit` shorthand are resolved. */
-import { isBitFc, pointWidth, type PointType, type ReadFc } from '../sources/modbus/types.js';
+import { isBitFc, pointWidth, type PointType, type ReadFc } from './modbus-model.js';
 
 export interface PointShape {
   fc: ReadFc;

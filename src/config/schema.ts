@@ -3,8 +3,8 @@
  * daemon agree. Cross-field rules (duplicate ids, overlapping points, unknown buses) live in validate.ts.
  */
 import { z } from 'zod';
-import { parseDate } from '../clock/core.js';
-import { ORDERS, POINT_TYPES } from '../sources/modbus/types.js';
+import { parseDate } from './dates.js';
+import { ORDERS, POINT_TYPES } from './modbus-model.js';
 import { lineBusKeys, lineDeviceKeys, processingKeys } from './processing-schema.js';
 
 const id = z.string().regex(/^[A-Za-z0-9_-]+$/, 'must match [A-Za-z0-9_-]+ (letters, digits, _ and -)');

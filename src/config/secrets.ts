@@ -3,7 +3,7 @@
  * errors to the journal) and are left out of the configuration hash, which is published retained in the
  * birth: a hash over a short token could be brute-forced offline.
  */
-import type { RuleIssue } from './validate.js';
+import type { RuleIssue } from './issues.js';
 
 /** Key names that hold or unlock a secret wherever they appear. */
 const SECRET_NAME = /token|passw(?:or)?d|secret|passphrase|credential|api[-_]?key|private[-_]?key|^key$/i;

@@ -1,6 +1,6 @@
 /** Cross-field rules for line-sensor buses and devices, and for the processing keys of any point. */
 import type { DeviceConfig, LineBusConfig, PointConfig } from './schema.js';
-import type { IssuePath, RuleIssue } from './validate.js';
+import type { IssuePath, RuleIssue } from './issues.js';
 
 function compiles(pattern: string): string | undefined {
   try {

@@ -4,18 +4,15 @@
  * problem with the path of the key to blame; the loader turns paths into line and column.
  */
 import type { BusConfig, Config, DeviceConfig, PointConfig } from './schema.js';
-import { isBitFc } from '../sources/modbus/types.js';
+import { isBitFc } from './modbus-model.js';
 import { resolvedType, resolvedWidth, SIXTY_FOUR_BIT_TYPES } from './points.js';
+import type { IssuePath, RuleIssue } from './issues.js';
 import { checkLineBus, checkLineDevice, checkProcessing } from './validate-line.js';
-import { checkStatusConfig } from '../status/listen.js';
+import { checkStatusConfig } from './listen.js';
 
 export { resolvedType, resolvedWidth } from './points.js';
 
-export type IssuePath = (string | number)[];
-export interface RuleIssue {
-  path: IssuePath;
-  message: string;
-}
+export type { IssuePath, RuleIssue } from './issues.js';
 
 const SIXTEEN_BIT_TYPES = new Set(['bool', 'int16', 'uint16']);
 const EIGHT_LETTER_ORDERS = new Set(['ABCDEFGH', 'GHEFCDAB', 'BADCFEHG', 'HGFEDCBA']);

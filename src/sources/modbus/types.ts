@@ -1,49 +1,12 @@
-/** Modbus data model shared by the config schema, the decoder, the planner and the CLI. */
+/** Modbus wire-level constants shared by the decoder, the planner and the CLI; the data model is in config/modbus-model.ts. */
 
-/** 1 coils, 2 discrete inputs, 3 holding registers, 4 input registers. */
-export type ReadFc = 1 | 2 | 3 | 4;
+// The configuration's vocabulary (function codes, types, orders, widths) is defined with the schema.
+export { isBitFc, ORDERS, POINT_TYPES, pointWidth, type Order, type PointType, type ReadFc } from '../../config/modbus-model.js';
+
 export type WriteFc = 5 | 6 | 15 | 16;
-
-export const POINT_TYPES = [
-  'bool', 'int16', 'uint16', 'int32', 'uint32', 'int64', 'uint64', 'float32', 'float64', 'string',
-] as const;
-export type PointType = (typeof POINT_TYPES)[number];
-
-/**
- * Byte/word orders. The 4-letter names apply to every width: ABCD is big-endian words and bytes (the Modbus
- * default), CDAB swaps words (low word first), BADC swaps bytes inside each word, DCBA is fully little-endian.
- * The 8-letter names are accepted as aliases for 64-bit types.
- */
-export const ORDERS = ['ABCD', 'CDAB', 'BADC', 'DCBA', 'ABCDEFGH', 'GHEFCDAB', 'BADCFEHG', 'HGFEDCBA'] as const;
-export type Order = (typeof ORDERS)[number];
 
 export const MAX_REGISTERS_PER_READ = 125;
 export const MAX_BITS_PER_READ = 2000;
-
-export function isBitFc(fc: number): boolean {
-  return fc === 1 || fc === 2;
-}
-
-/** Registers (fc 3/4) or bits (fc 1/2) that a point occupies. `length` is the string length in registers. */
-export function pointWidth(fc: ReadFc, type: PointType, length?: number): number {
-  if (isBitFc(fc)) return 1;
-  switch (type) {
-    case 'bool':
-    case 'int16':
-    case 'uint16':
-      return 1;
-    case 'int32':
-    case 'uint32':
-    case 'float32':
-      return 2;
-    case 'int64':
-    case 'uint64':
-    case 'float64':
-      return 4;
-    case 'string':
-      return length ?? 1;
-  }
-}
 
 /** Exception codes by their names in the Modbus application protocol specification. */
 export const EXCEPTION_NAMES: Record<number, string> = {
