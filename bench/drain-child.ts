@@ -13,7 +13,7 @@ import '../src/gateway.js';
 import { Outbox } from '../src/outbox/index.js';
 import { sessionOptions } from '../src/uplink/options.js';
 import { MqttSession } from '../src/uplink/session.js';
-import { Uplink, birthStatus } from '../src/uplink/uplink.js';
+import { Uplink } from '../src/uplink/uplink.js';
 
 export interface DrainArgs {
   dir: string;
@@ -90,14 +90,12 @@ const uplink = new Uplink({
   config: config.uplink!,
   gatewayId: config.gateway.id,
   logger,
-  birth: () =>
-    birthStatus({
-      gatewayId: config.gateway.id,
+  birth: () => ({
       version: 'bench',
       configHash: 'bench',
       epoch: outbox.epoch,
       points: outbox.series().map((s) => ({ index: s.id, device: s.device, point: s.point })),
-    }),
+  }),
   onPuback: (_ms, samples) => {
     acked += samples;
     if (acked >= total) finish();

@@ -22,7 +22,8 @@ import type { Sample } from './sample.js';
 import { createSource, type Source } from './sources/index.js';
 import { sessionOptions } from './uplink/options.js';
 import { MqttSession } from './uplink/session.js';
-import { alarmEventJson, birthStatus, outboxRecreatedEvent, outboxStateEvent } from './uplink/messages.js';
+import { alarmEventJson, outboxRecreatedEvent } from './uplink/messages.js';
+import type { OutboxCondition } from './uplink/profile.js';
 import { Uplink } from './uplink/uplink.js';
 import { VERSION } from './paths.js';
 
@@ -67,12 +68,12 @@ function coreOf(config: Config): string {
  * Tells the cloud when the outbox stops accepting writes (disk full) and when it recovers. The outbox logs the
  * change itself; this is a live condition, so it is published directly rather than queued behind the backlog.
  */
-function watchOutboxState(outbox: Outbox, publish: (json: string) => void, gatewayId: string): NodeJS.Timeout {
+function watchOutboxState(outbox: Outbox, publish: (condition: OutboxCondition) => void): NodeJS.Timeout {
   let last = 'ok';
   const timer = setInterval(() => {
     const { state, pending } = outbox.stats();
     if (state === last) return;
-    publish(outboxStateEvent(gatewayId, state, last, pending, Date.now()));
+    publish({ state, was: last, pending, ts: Date.now() });
     last = state;
   }, 5000);
   timer.unref();
@@ -115,21 +116,23 @@ export function startGateway(initial: Config, logger: Logger, options: GatewayOp
       gatewayId,
       logger,
       onPuback: options.onPuback,
-      birth: () =>
-        birthStatus({
-          gatewayId,
-          version: VERSION,
-          configHash: configHash(config),
-          epoch: outbox.epoch,
-          points: outbox.series().map((s) => ({ index: s.id, device: s.device, point: s.point, ...meta.get(`${s.device}\u0000${s.point}`) })),
-        }),
+      birth: () => ({
+        version: VERSION,
+        configHash: configHash(config),
+        epoch: outbox.epoch,
+        points: outbox.series().map((s) => ({ index: s.id, device: s.device, point: s.point, ...meta.get(`${s.device}\u0000${s.point}`) })),
+      }),
     });
     uplink.start();
   } else {
     logger.warn('no uplink configured: samples are kept in the outbox only (fieldgate buffer export)');
   }
 
-  const outboxWatch = watchOutboxState(outbox, (json) => void session?.publish(uplink!.topics.events, json, 1).catch(() => {}), gatewayId);
+  const outboxWatch = watchOutboxState(outbox, (condition) => {
+    if (!session || !uplink) return;
+    const m = uplink.profile.outboxCondition(condition);
+    session.publish(m.topic, m.payload, m.qos, m.retain).catch(() => {});
+  });
 
   // Samples taken while the clock is not trusted are flagged on the way in, and corrected in place when it is.
   const clock = new ClockGuard(config.gateway.clock, {

@@ -18,7 +18,7 @@ import {
   type DictionaryEntry,
   type OutgoingSample,
 } from '../src/uplink/payload.js';
-import { birthStatus, offlineStatus, outboxRecreatedEvent } from '../src/uplink/messages.js';
+import { offlineStatus, outboxRecreatedEvent } from '../src/uplink/messages.js';
 import { Uplink, type UplinkOutbox } from '../src/uplink/uplink.js';
 import { ajv, expectValid, validateAny, validator } from './helpers/payload-schema.js';
 import { RecordingSession } from './helpers/recording-session.js';
@@ -304,7 +304,7 @@ describe('every message the uplink publishes validates against the schema', () =
         config: uplinkSchema.parse({ url: 'mqtt://127.0.0.1:1', format, batch: { maxSamples: 16, maxDelayMs: 10 } }),
         gatewayId: GATEWAY,
         logger: pino({ level: 'silent' }),
-        birth: () => birthStatus({ gatewayId: GATEWAY, version: '0.1.0', configHash: 'a1b2c3d4e5f6', epoch: EPOCH, points }),
+        birth: () => ({ version: '0.1.0', configHash: 'a1b2c3d4e5f6', epoch: EPOCH, points }),
       });
       uplink.start();
       expect(await uplink.drain(2000)).toBe(true);
@@ -342,7 +342,7 @@ describe('the point dictionary', () => {
       config: uplinkSchema.parse({ url: 'mqtt://127.0.0.1:1', batch: { maxSamples: 16, maxDelayMs: 10 } }),
       gatewayId: GATEWAY,
       logger: pino({ level: 'silent' }),
-      birth: () => birthStatus({ gatewayId: GATEWAY, version: '0.1.0', configHash: `hash${++births}`.padEnd(12, '0'), epoch: EPOCH, points: [] }),
+      birth: () => ({ version: '0.1.0', configHash: `hash${++births}`.padEnd(12, '0'), epoch: EPOCH, points: [] }),
     });
     uplink.start();
     expect(await uplink.drain(2000)).toBe(true);

@@ -7,7 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { uplinkSchema } from '../src/config/schema.js';
 import { Outbox } from '../src/outbox/index.js';
 import { decodeTelemetry } from '../src/uplink/payload.js';
-import { Uplink, birthStatus } from '../src/uplink/uplink.js';
+import { Uplink } from '../src/uplink/uplink.js';
 import { ManualTimers } from './helpers/manual-timers.js';
 import { tempDir } from './helpers/ports.js';
 import { RecordingSession } from './helpers/recording-session.js';
@@ -27,7 +27,7 @@ function setUp(uplinkKeys: Record<string, unknown>) {
     gatewayId: 'g',
     logger,
     timers,
-    birth: () => birthStatus({ gatewayId: 'g', version: '0', configHash: '0', epoch: outbox.epoch, points: [{ index: series, device: 'tank', point: 'level' }] }),
+    birth: () => ({ version: '0', configHash: '0', epoch: outbox.epoch, points: [{ index: series, device: 'tank', point: 'level' }] }),
   });
   open.push({ uplink, outbox });
   let n = 0;

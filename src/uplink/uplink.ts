@@ -10,8 +10,8 @@ import type { Logger } from '../log.js';
 import type { DroppedRange, StoredEvent, StoredSample } from '../outbox/types.js';
 import { realTimers, type TimerHandle, type Timers } from '../timers.js';
 import type { Session } from './types.js';
-import { droppedEvent, offlineStatus, withSeq } from './messages.js';
-import { encodeCompactSeries, encodeJson } from './payload.js';
+import type { BirthContext, Outgoing, UplinkProfile } from './profile.js';
+import { fieldgateProfile } from './profiles/fieldgate/index.js';
 
 /** What the uplink needs of the outbox (the real Outbox, or a fake in tests). */
 export interface UplinkOutbox {
@@ -29,17 +29,7 @@ export interface UplinkOutbox {
   holdInFlight?(ranges: () => ReadonlyArray<readonly [number, number]>): void;
 }
 
-export interface UplinkTopics {
-  telemetry: string;
-  status: string;
-  events: string;
-  alarms: string;
-}
-
-export function topicsFor(prefix: string, gatewayId: string): UplinkTopics {
-  const base = `${prefix}/${gatewayId}`;
-  return { telemetry: `${base}/telemetry`, status: `${base}/status`, events: `${base}/events`, alarms: `${base}/alarms` };
-}
+export { topicsFor, type FieldgateTopics as UplinkTopics } from './profiles/fieldgate/index.js';
 
 export interface UplinkStats {
   published: number;
@@ -57,8 +47,10 @@ export interface UplinkDeps {
   config: UplinkConfig;
   gatewayId: string;
   logger: Logger;
-  /** The retained birth message, built fresh at every connect (it carries the point dictionary). */
-  birth: () => string;
+  /** The wire format: topics, birth, will and every encoder. Default: fieldgate v1 with the config's prefix and format. */
+  profile?: UplinkProfile;
+  /** What the birth is made of, read fresh at every connect (it carries the point dictionary). */
+  birth: () => BirthContext;
   /** Called with the PUBACK latency of every acknowledged publish (metrics). */
   onPuback?: (ms: number, samples: number) => void;
   /** The clock and timers of the batch delay, the drain cap and ack grouping (a manual clock in tests). */
@@ -70,7 +62,6 @@ const ACK_GROUP_MESSAGES = 8;
 const ACK_GROUP_MS = 50;
 
 export class Uplink {
-  readonly topics: UplinkTopics;
   readonly stats: UplinkStats = { published: 0, publishedMessages: 0, acked: 0, inflight: 0 };
   private readonly log: Logger;
   /** Highest seq handed to the session in this connection, per stream. */
@@ -98,9 +89,10 @@ export class Uplink {
   /** Published in this connection, no PUBACK yet: first seq -> last seq of each message. */
   private readonly sending = new Map<number, number>();
   private readonly timers: Timers;
+  readonly profile: UplinkProfile;
 
   constructor(private readonly deps: UplinkDeps) {
-    this.topics = topicsFor(deps.config.topicPrefix, deps.gatewayId);
+    this.profile = deps.profile ?? fieldgateProfile({ gatewayId: deps.gatewayId, topicPrefix: deps.config.topicPrefix, format: deps.config.format });
     this.log = deps.logger.child({ uplink: deps.config.url });
     this.timers = deps.timers ?? realTimers;
     this.tokensAt = this.timers.now();
@@ -131,7 +123,7 @@ export class Uplink {
     let max = 0;
     for (const s of this.deps.outbox.series()) if (s.id > max) max = s.id;
     this.birthSeries = max;
-    return this.deps.session.publish(this.topics.status, this.deps.birth(), 1, true);
+    return Promise.all(this.profile.birth(this.deps.birth()).map((m) => this.publish(m))).then(() => {});
   }
 
   /** Resolves when nothing is left to send or in flight, or after timeoutMs. */
@@ -154,7 +146,8 @@ export class Uplink {
     this.timers.clearTimeout(this.liveTimer);
     this.timers.clearTimeout(this.rateTimer);
     this.flushAcks();
-    await this.deps.session.close({ topic: this.topics.status, payload: offlineStatus('shutdown') });
+    const last = this.profile.offline();
+    await this.deps.session.close({ topic: last.topic, payload: last.payload.toString() });
     this.flushAcks();
   }
 
@@ -222,7 +215,7 @@ export class Uplink {
       const events = outbox.readEvents(this.eventCursor, 50);
       if (events.length === 0) break;
       this.eventCursor = events[events.length - 1]!.seq;
-      for (const e of events) this.send(this.topicFor(e.topicKind), withSeq(e.payloadJson, e.seq, outbox.epoch), [e.seq, e.seq], 0);
+      for (const e of events) this.send(this.profile.event(outbox.epoch, e), [e.seq, e.seq], 0);
     }
 
     // Live samples: a full batch at once, a partial one after maxDelayMs.
@@ -235,7 +228,7 @@ export class Uplink {
       if (rows.length < max && !this.liveDue()) break;
       this.liveCursor = rows[rows.length - 1]!.seq;
       this.liveWaitingSince = undefined;
-      this.sendSamples(rows);
+      this.sendSamples(rows, false);
     }
 
     // Backlog, oldest first, behind the live samples and under the drain cap.
@@ -249,7 +242,7 @@ export class Uplink {
       }
       this.backlogCursor = rows[rows.length - 1]!.seq;
       this.tokens -= rows.length;
-      this.sendSamples(rows);
+      this.sendSamples(rows, true);
     }
   }
 
@@ -294,12 +287,8 @@ export class Uplink {
     return n;
   }
 
-  private topicFor(kind: string): string {
-    return kind === 'alarm' || kind === 'alarms' ? this.topics.alarms : this.topics.events;
-  }
-
   /** Splits at seq gaps (events and acknowledged rows leave holes) so each payload's seqs are implied. */
-  private sendSamples(rows: Array<StoredSample & { series: number }>): void {
+  private sendSamples(rows: Array<StoredSample & { series: number }>, backlog: boolean): void {
     // A point the last birth did not list (a series first seen since): publish the dictionary again first.
     for (const r of rows) {
       if (r.series > this.birthSeries) {
@@ -310,18 +299,18 @@ export class Uplink {
     let start = 0;
     for (let i = 1; i <= rows.length; i++) {
       if (i === rows.length || rows[i]!.seq !== rows[i - 1]!.seq + 1) {
-        const { gatewayId, outbox } = this.deps;
-        const payload =
-          this.deps.config.format === 'compact'
-            ? encodeCompactSeries(gatewayId, outbox.epoch, rows, start, i)
-            : encodeJson(gatewayId, outbox.epoch, rows.slice(start, i).map((r) => ({ ...r, pointIndex: r.series })));
-        this.send(this.topics.telemetry, payload, [rows[start]!.seq, rows[i - 1]!.seq], i - start);
+        const message = this.profile.samples(this.deps.outbox.epoch, rows, start, i, backlog);
+        this.send(message, [rows[start]!.seq, rows[i - 1]!.seq], i - start);
         start = i;
       }
     }
   }
 
-  private send(topic: string, payload: string, range: [number, number], samples: number): void {
+  private publish(m: Outgoing): Promise<void> {
+    return this.deps.session.publish(m.topic, m.payload, m.qos, m.retain);
+  }
+
+  private send(message: Outgoing, range: [number, number], samples: number): void {
     const { session } = this.deps;
     const generation = session.generation;
     const sentAt = this.timers.now();
@@ -329,7 +318,7 @@ export class Uplink {
     this.stats.publishedMessages++;
     this.stats.published += samples;
     this.sending.set(range[0], range[1]);
-    session.publish(topic, payload, 1).then(
+    this.publish(message).then(
       () => {
         if (generation !== session.generation) return;
         this.stats.inflight--;
@@ -380,10 +369,8 @@ export class Uplink {
     this.droppedCheckedAt = this.timers.now();
     const ranges = this.deps.outbox.droppedRanges();
     if (ranges.length === 0) return;
-    const session = this.deps.session;
     const last = ranges[ranges.length - 1]!.id;
-    const payload = droppedEvent(this.deps.gatewayId, this.deps.outbox.epoch, ranges);
-    session.publish(this.topics.events, payload, 1).then(
+    this.publish(this.profile.dropped(this.deps.outbox.epoch, ranges)).then(
       () => this.deps.outbox.markDroppedReported(last),
       () => {},
     );

@@ -1,0 +1,53 @@
+/**
+ * fieldgate's own wire format, v1 (docs/payload.md, docs/telemetry.schema.json): `{prefix}/{gateway}/...`
+ * topics, a retained JSON status that carries the point dictionary, compact or JSON telemetry, and JSON
+ * events that carry their (epoch, seq). Its bytes are pinned by test/messages-golden.test.ts.
+ */
+import type { PayloadFormat } from '../../payload.js';
+import { encodeCompactSeries, encodeJson } from '../../payload.js';
+import { birthStatus, droppedEvent, offlineStatus, outboxStateEvent, withSeq } from '../../messages.js';
+import type { UplinkProfile } from '../../profile.js';
+
+export interface FieldgateTopics {
+  telemetry: string;
+  status: string;
+  events: string;
+  alarms: string;
+}
+
+export function topicsFor(prefix: string, gatewayId: string): FieldgateTopics {
+  const base = `${prefix}/${gatewayId}`;
+  return { telemetry: `${base}/telemetry`, status: `${base}/status`, events: `${base}/events`, alarms: `${base}/alarms` };
+}
+
+export interface FieldgateProfileOptions {
+  gatewayId: string;
+  topicPrefix: string;
+  format: PayloadFormat;
+}
+
+export function fieldgateProfile(o: FieldgateProfileOptions): UplinkProfile & { readonly topics: FieldgateTopics } {
+  const topics = topicsFor(o.topicPrefix, o.gatewayId);
+  const g = o.gatewayId;
+  return {
+    name: 'fieldgate',
+    topics,
+    will: () => ({ topic: topics.status, payload: offlineStatus('lost'), qos: 1, retain: true }),
+    birth: (ctx) => [{ topic: topics.status, payload: birthStatus({ gatewayId: g, ...ctx }), qos: 1, retain: true }],
+    offline: () => ({ topic: topics.status, payload: offlineStatus('shutdown'), qos: 1, retain: true }),
+    samples: (epoch, rows, start, end) => ({
+      topic: topics.telemetry,
+      payload: o.format === 'compact' ? encodeCompactSeries(g, epoch, rows, start, end) : encodeJson(g, epoch, rows.slice(start, end).map((r) => ({ ...r, pointIndex: r.series }))),
+      qos: 1,
+      retain: false,
+    }),
+    event: (epoch, e) => ({
+      topic: e.topicKind === 'alarm' || e.topicKind === 'alarms' ? topics.alarms : topics.events,
+      payload: withSeq(e.payloadJson, e.seq, epoch),
+      qos: 1,
+      retain: false,
+    }),
+    dropped: (epoch, ranges) => ({ topic: topics.events, payload: droppedEvent(g, epoch, ranges), qos: 1, retain: false }),
+    outboxCondition: (c) => ({ topic: topics.events, payload: outboxStateEvent(g, c.state, c.was, c.pending, c.ts), qos: 1, retain: false }),
+  };
+}
