@@ -4,6 +4,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { Config } from './config/schema.js';
+import { deviceKinds } from './config/kinds.js';
 import { resolvedType } from './config/points.js';
 import { secretFreeJson } from './config/secrets.js';
 import { ClockGuard } from './clock/guard.js';
@@ -88,10 +89,11 @@ export function startGateway(initial: Config, logger: Logger, options: GatewayOp
   // Every configured point (and every aggregate series) gets its dictionary index now, so the birth lists them.
   const meta = new Map<string, { unit?: string; type: string }>();
   const registerPoints = (c: Config) => {
+    const kindOf = deviceKinds(c);
     for (const d of c.devices) {
       for (const p of d.points) {
         outbox.seriesId(d.id, p.id);
-        meta.set(`${d.id}\u0000${p.id}`, { unit: p.unit, type: d.parse ? (p.type ?? 'float64') : resolvedType(p) });
+        meta.set(`${d.id}\u0000${p.id}`, { unit: p.unit, type: kindOf(d) === 'line' ? (p.type ?? 'float64') : resolvedType(p) });
       }
     }
     for (const a of aggregatePoints(c.devices)) outbox.seriesId(a.device, a.point);

@@ -88,6 +88,7 @@ describe('YAML and schema errors', () => {
       'bad.yaml:2:7 gateway.id: must match [A-Za-z0-9_-]+ (letters, digits, _ and -), got "gw 1"',
       'bad.yaml:7:5 buses[0].baudrate: unknown key "baudrate" (did you mean "baudRate"?)',
       'bad.yaml:8:13 buses[0].parity: must be one of "none", "even", "odd", got "Even" (did you mean "even"?)',
+      'bad.yaml:11:10 devices[0].bus: no bus "line2"; defined buses: line1',
       'bad.yaml:12:11 devices[0].unit: unit must be 1-247, got 300',
       'bad.yaml:15:18 devices[0].points[0].address: must be 0-65535, got 70000',
       'bad.yaml:16:9 devices[0].points[1].address: is required',
@@ -95,10 +96,10 @@ describe('YAML and schema errors', () => {
     ]);
   });
 
-  it('checks cross-field rules only once the shape is right', () => {
-    // Bus "nope" does not exist, but the out-of-range unit is all that is reported until it is fixed.
+  it('reports cross-field rules together with schema errors', () => {
+    // One pass: the missing bus is listed beside the out-of-range unit, not after it is fixed.
     const text = yaml(...HEAD.slice(0, 8), '    bus: nope', '    unit: 0', '    points: [{ id: p, address: 0 }]');
-    expect(errors(text)).toEqual(['c.yaml:10:11 devices[0].unit: unit must be 1-247, got 0']);
+    expect(errors(text)).toEqual(['c.yaml:9:10 devices[0].bus: no bus "nope"; defined buses: a', 'c.yaml:10:11 devices[0].unit: unit must be 1-247, got 0']);
   });
 
   it('follows aliases to report positions and fails cleanly on an unknown alias', () => {
@@ -188,8 +189,8 @@ describe('loadConfig', () => {
     const file = `${root}/${fixture('several-errors.yaml')}`;
     const err = catchError(() => loadConfig(file));
     expect(err).toBeInstanceOf(UserError);
-    expect(err).toMatchObject({ exitCode: 2, message: `${file}: invalid configuration, 7 errors` });
-    expect((err as UserError).details).toHaveLength(7);
+    expect(err).toMatchObject({ exitCode: 2, message: `${file}: invalid configuration, 8 errors` });
+    expect((err as UserError).details).toHaveLength(8);
     expect((err as UserError).details[0]).toBe(`${file}:2:7 gateway.id: must match [A-Za-z0-9_-]+ (letters, digits, _ and -), got "gw 1"`);
   });
 });
@@ -219,8 +220,8 @@ describe('fieldgate validate', () => {
     expect(code).toBe(2);
     expect(stdout).toBe('');
     const lines = stderr.trimEnd().split('\n');
-    expect(lines[0]).toBe(`fieldgate: ${file}: invalid configuration, 7 errors`);
-    expect(lines.slice(1)).toHaveLength(7);
+    expect(lines[0]).toBe(`fieldgate: ${file}: invalid configuration, 8 errors`);
+    expect(lines.slice(1)).toHaveLength(8);
     for (const line of lines.slice(1)) expect(line).toMatch(/^test\/fixtures\/config\/several-errors\.yaml:\d+:\d+ [\w.[\]]+: .+$/);
     expect(lines[2]).toBe(`${file}:7:5 buses[0].baudrate: unknown key "baudrate" (did you mean "baudRate"?)`);
     expect(stderr).not.toMatch(/\n\s+at /);

@@ -2,7 +2,7 @@
  * Reads the YAML configuration and reports every problem at once, each as `FILE:LINE:COL key.path: message`,
  * so one edit-and-validate round fixes them all. Order of checks: the file itself (a regular file, at most
  * 4 MiB, UTF-8), YAML syntax and nesting (nothing else is trustworthy until the file parses), duplicate keys,
- * the schema, then cross-field rules once the shape is right. No message shows a secret's value.
+ * the schema with the cross-field rules on what it accepts. No message shows a secret's value.
  */
 import { isMap, isScalar, isSeq, LineCounter } from 'yaml';
 import { UserError } from '../errors.js';
@@ -13,8 +13,8 @@ import { readConfigText } from './read.js';
 import { configSchema, type Config } from './schema.js';
 import { urlCredentialIssues } from './secrets.js';
 import type { IssuePath } from './issues.js';
-import { validateConfig } from './validate.js';
-import { requiredByTransport } from './validate-line.js';
+import { partialIssues, validateConfig } from './validate.js';
+import { foreignKeyIssues, requiredByTransport } from './raw-rules.js';
 
 export { formatIssue, formatPath, type ConfigIssue } from './locate.js';
 
@@ -57,9 +57,14 @@ export function parseConfig(text: string, file: string): { config?: Config; issu
     },
   });
 
-  for (const rule of [...requiredByTransport(data), ...urlCredentialIssues(data)]) issues.push(where.issueAt(rule.path, rule.message));
+  // Rules on the raw document first: a key refused by kind is reported once, not also for its value.
+  const foreign = foreignKeyIssues(data);
+  const refused = new Set(foreign.map((rule) => formatPath(rule.path)));
+  const underRefused = (path: readonly PropertyKey[]) => path.some((_, i) => refused.has(formatPath(path.slice(0, i + 1))));
+  for (const rule of [...requiredByTransport(data), ...foreign, ...urlCredentialIssues(data)]) issues.push(where.issueAt(rule.path, rule.message));
   if (!result.success) {
     for (const issue of result.error.issues) {
+      if (underRefused(issue.path)) continue;
       if (issue.code !== 'unrecognized_keys') {
         issues.push(where.issueAt(issue.path, withInput(issue.message, issue.path, issue.input)));
         continue;
@@ -67,11 +72,11 @@ export function parseConfig(text: string, file: string): { config?: Config; issu
       const known = knownKeys.get(formatPath(issue.path)) ?? [];
       for (const key of issue.keys) issues.push(where.issueAt([...issue.path, key], unknownKey(key, known), true));
     }
-    return { issues: sortIssues(issues) };
   }
-
-  if (issues.length) return { issues: sortIssues(issues) };
-  for (const rule of validateConfig(result.data)) issues.push(where.issueAt(rule.path, rule.message));
+  // The cross-field rules too, in the same pass: on the whole config once the schema accepts it, else on
+  // the parts it accepts (a device naming a missing bus is listed with an unknown key elsewhere).
+  const rules = result.success ? validateConfig(result.data) : partialIssues(data);
+  for (const rule of rules) issues.push(where.issueAt(rule.path, rule.message));
   if (issues.length) return { issues: sortIssues(issues) };
   return { config: result.data, issues: [] };
 }

@@ -78,20 +78,42 @@ export const lineBusSchema = z.strictObject({
 
 export const busSchema = z.discriminatedUnion('transport', [rtuBusSchema, tcpBusSchema, lineBusSchema]);
 
-export const pointSchema = z.strictObject({
-  id,
+/**
+ * The keys only a Modbus point takes: how it is addressed and decoded. A line point refuses them (raw-rules.ts), so
+ * a copied Modbus point on a line bus is reported rather than read from its id.
+ */
+export const modbusPointKeys = {
   fc: z.union([z.literal(1), z.literal(2), z.literal(3), z.literal(4)]).default(3),
   /** Required on Modbus points (0-based protocol address); not used on line points. */
   address: z.number().int().min(0).max(65535).optional(),
-  /** Line points: the regex group, kv key, csv column or JSON path (a.b.c) holding the value. */
-  field: z.string().min(1).optional(),
-  /** Default: bool for coils and discrete inputs, uint16 for registers. */
-  type: z.enum(POINT_TYPES).optional(),
   order: z.enum(ORDERS).default('ABCD'),
   /** A single bit (0 = least significant) of a 16-bit register, read as a bool. */
   bit: z.number().int().min(0).max(15).optional(),
   /** String length in registers (two ASCII characters each). */
   length: z.number().int().min(1).max(125).optional(),
+};
+
+/** The keys only a line point takes. */
+export const linePointKeys = {
+  /** Line points: the regex group, kv key, csv column or JSON path (a.b.c) holding the value. */
+  field: z.string().min(1).optional(),
+};
+
+/**
+ * One object over both kinds, so a resolved point has one type for every stage; which keys a point may
+ * write depends on its bus and is checked on the document (raw-rules.ts), beside this schema. The key order
+ * is the one unknown-key messages list.
+ */
+export const pointSchema = z.strictObject({
+  id,
+  fc: modbusPointKeys.fc,
+  address: modbusPointKeys.address,
+  field: linePointKeys.field,
+  /** Default: bool for coils and discrete inputs, uint16 for registers; on a line point, a number. */
+  type: z.enum(POINT_TYPES).optional(),
+  order: modbusPointKeys.order,
+  bit: modbusPointKeys.bit,
+  length: modbusPointKeys.length,
   scale: z.number().finite().default(1),
   offset: z.number().finite().default(0),
   unit: z.string().optional(),
@@ -99,12 +121,10 @@ export const pointSchema = z.strictObject({
   ...processingKeys,
 });
 
-export const deviceSchema = z.strictObject({
-  id,
-  bus: id,
+/** The keys only a Modbus device takes: its unit id and how its points are grouped into requests. */
+export const modbusDeviceKeys = {
   /** Modbus unit id (slave address); required on Modbus buses, not used on line buses. */
   unit: z.number().int().min(1, 'unit must be 1-247').max(247, 'unit must be 1-247').optional(),
-  pollIntervalMs: z.number().int().min(MIN_POLL_INTERVAL_MS).max(86_400_000).default(1000),
   /** Largest request, in registers (fc 3/4); some modules reject reads longer than 16-64. */
   maxRegistersPerRequest: z.number().int().min(1).max(125).default(125),
   /** Largest request, in bits (fc 1/2). */
@@ -113,6 +133,18 @@ export const deviceSchema = z.strictObject({
   maxGap: z.number().int().min(0).max(125).default(16),
   /** "optimize": fewest requests; "per-point": one request per point, for fussy devices. */
   requests: z.enum(['optimize', 'per-point']).default('optimize'),
+};
+
+/** Flat over both kinds for the same reason as pointSchema; the keys of the other kind are refused in raw-rules.ts. */
+export const deviceSchema = z.strictObject({
+  id,
+  bus: id,
+  unit: modbusDeviceKeys.unit,
+  pollIntervalMs: z.number().int().min(MIN_POLL_INTERVAL_MS).max(86_400_000).default(1000),
+  maxRegistersPerRequest: modbusDeviceKeys.maxRegistersPerRequest,
+  maxBitsPerRequest: modbusDeviceKeys.maxBitsPerRequest,
+  maxGap: modbusDeviceKeys.maxGap,
+  requests: modbusDeviceKeys.requests,
   ...lineDeviceKeys,
   points: z.array(pointSchema).min(1),
 });

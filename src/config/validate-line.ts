@@ -1,4 +1,8 @@
-/** Cross-field rules for line-sensor buses and devices, and for the processing keys of any point. */
+/**
+ * Cross-field rules for line-sensor buses and devices, and for the processing keys of any point. Every point
+ * type of the schema has a line converter (sources/line/parse.ts), so a line point's type needs no rule here;
+ * Modbus keys on a line device are refused by kind (raw-rules.ts).
+ */
 import type { DeviceConfig, LineBusConfig, PointConfig } from './schema.js';
 import type { IssuePath, RuleIssue } from './issues.js';
 
@@ -20,10 +24,7 @@ export function checkLineBus(bus: LineBusConfig, at: IssuePath, issues: RuleIssu
   }
 }
 
-const MODBUS_ONLY = ['address', 'bit', 'length'] as const;
-
 export function checkLineDevice(device: DeviceConfig, at: IssuePath, issues: RuleIssue[]): void {
-  if (device.unit !== undefined) issues.push({ path: [...at, 'unit'], message: 'unit is a Modbus unit id; a device on a line bus has none' });
   const parse = device.parse;
   const modes = parse ? (['regex', 'kv', 'csv', 'json'] as const).filter((m) => parse[m] !== undefined) : [];
   if (!parse || modes.length === 0) {
@@ -45,17 +46,11 @@ export function checkLineDevice(device: DeviceConfig, at: IssuePath, issues: Rul
   device.points.forEach((point, p) => {
     const here: IssuePath = [...at, 'points', p];
     const field = point.field ?? point.id;
-    for (const key of MODBUS_ONLY) {
-      if (point[key] !== undefined) issues.push({ path: [...here, key], message: `${key} applies to Modbus points; a line point is read from its field` });
-    }
     if (groups && !groups.has(field)) {
       issues.push({ path: [...here, point.field ? 'field' : 'id'], message: `the regex has no named group "${field}"${groups.size ? `; it has ${[...groups].join(', ')}` : ' (use (?<name>...))'}` });
     }
     if (columns && !columns.has(field)) {
       issues.push({ path: [...here, point.field ? 'field' : 'id'], message: `csv has no column "${field}"; its columns are ${[...columns].join(', ')}` });
-    }
-    if (point.type !== undefined && !['string', 'bool', 'float64', 'float32', 'int16', 'uint16', 'int32', 'uint32', 'int64', 'uint64'].includes(point.type)) {
-      issues.push({ path: [...here, 'type'], message: `type ${point.type} does not apply to a line point` });
     }
   });
 }
@@ -75,30 +70,4 @@ export function checkProcessing(point: PointConfig, at: IssuePath, issues: RuleI
       issues.push({ path: [...at, 'alarms', i, alarm.id ? 'id' : 'type'], message: `alarm id "${id}" is also alarms[${first}]; give each alarm of one type its own id` });
     } else ids.set(id, i);
   });
-}
-
-type Raw = Record<string, unknown>;
-const isRaw = (x: unknown): x is Raw => typeof x === 'object' && x !== null && !Array.isArray(x);
-
-/**
- * Keys required by the kind of bus a device is on (a Modbus device needs `unit`, its points `address`). Run on
- * the raw document, beside the schema, so these are reported together with every schema error.
- */
-export function requiredByTransport(data: unknown): RuleIssue[] {
-  if (!isRaw(data) || !Array.isArray(data.buses) || !Array.isArray(data.devices)) return [];
-  const transports = new Map<unknown, unknown>();
-  for (const bus of data.buses) if (isRaw(bus)) transports.set(bus.id, bus.transport);
-  const issues: RuleIssue[] = [];
-  data.devices.forEach((device, d) => {
-    if (!isRaw(device)) return;
-    // An unknown bus is reported later; meanwhile a device with parse: is a line device, any other a Modbus one.
-    const transport = transports.get(device.bus) ?? (device.parse !== undefined ? 'line' : 'modbus');
-    if (transport === 'line') return;
-    if (device.unit === undefined) issues.push({ path: ['devices', d, 'unit'], message: 'is required: the Modbus unit id (1-247)' });
-    if (!Array.isArray(device.points)) return;
-    device.points.forEach((point, p) => {
-      if (isRaw(point) && point.address === undefined) issues.push({ path: ['devices', d, 'points', p, 'address'], message: 'is required' });
-    });
-  });
-  return issues;
 }

@@ -1,101 +1,76 @@
 /**
- * Cross-field rules the schema cannot express: ids that must be unique, references between sections, points
- * that do not fit the Modbus data model or overlap. Pure: takes a config the schema accepted and returns every
- * problem with the path of the key to blame; the loader turns paths into line and column.
+ * Cross-field rules the schema cannot express: points that do not fit the Modbus data model or overlap, line
+ * devices and buses, processing keys, the status address. Pure: takes a config the schema accepted and returns
+ * every problem with the path of the key to blame; the loader turns paths into line and column. The references
+ * between sections and the keys each source kind requires or refuses are checked on the raw document
+ * (raw-rules.ts), so they are reported in the same pass as schema errors; `partialIssues` runs these rules on
+ * the parts of a refused document the schema accepts on their own.
  */
-import type { BusConfig, Config, DeviceConfig, PointConfig } from './schema.js';
+import { busSchema, deviceSchema, statusSchema, type BusConfig, type Config, type DeviceConfig, type PointConfig } from './schema.js';
 import { isBitFc } from './modbus-model.js';
 import { resolvedType, resolvedWidth, SIXTY_FOUR_BIT_TYPES } from './points.js';
 import type { IssuePath, RuleIssue } from './issues.js';
+import { deviceKinds, isRaw, listOf, type SourceKind } from './kinds.js';
+import { referenceIssues } from './raw-rules.js';
 import { checkLineBus, checkLineDevice, checkProcessing } from './validate-line.js';
 import { checkStatusConfig } from './listen.js';
 
 export { resolvedType, resolvedWidth } from './points.js';
-
 export type { IssuePath, RuleIssue } from './issues.js';
 
 const SIXTEEN_BIT_TYPES = new Set(['bool', 'int16', 'uint16']);
 const EIGHT_LETTER_ORDERS = new Set(['ABCDEFGH', 'GHEFCDAB', 'BADCFEHG', 'HGFEDCBA']);
 
 export function validateConfig(config: Config): RuleIssue[] {
-  const issues: RuleIssue[] = [];
-  checkBuses(config.buses, issues);
-  checkDevices(config, issues);
-  const transports = new Map(config.buses.map((b) => [b.id, b.transport]));
-  config.devices.forEach((device, d) => {
-    const transport = transports.get(device.bus);
-    if (transport === 'line' || (transport === undefined && device.parse !== undefined)) checkLineDevice(device, ['devices', d], issues);
-    else checkPoints(device, ['devices', d], issues);
-    device.points.forEach((point, p) => checkProcessing(point, ['devices', d, 'points', p], issues));
-  });
+  const issues = referenceIssues(config);
+  const kindOf = deviceKinds(config);
+  config.buses.forEach((bus, b) => checkBus(bus, ['buses', b], issues));
+  config.devices.forEach((device, d) => checkDevice(device, kindOf(device), ['devices', d], issues));
   checkStatusConfig(config.status, issues);
   return issues;
 }
 
-function checkBuses(buses: BusConfig[], issues: RuleIssue[]): void {
-  const ids = new Map<string, number>();
-  const serialPorts = new Map<string, string>();
-  buses.forEach((bus, b) => {
-    const at = (key: string): IssuePath => ['buses', b, key];
-    const first = ids.get(bus.id);
-    if (first !== undefined) issues.push({ path: at('id'), message: `duplicate bus id "${bus.id}" (also buses[${first}])` });
-    else ids.set(bus.id, b);
-
-    if (bus.transport === 'line') checkLineBus(bus, ['buses', b], issues);
-    if (bus.transport === 'rtu') {
-      const owner = serialPorts.get(bus.port);
-      if (owner !== undefined) {
-        issues.push({ path: at('port'), message: `serial port ${JSON.stringify(bus.port)} is already used by bus "${owner}"` });
-      } else serialPorts.set(bus.port, bus.id);
-    }
-
-    for (const [min, max] of [['reconnectMinMs', 'reconnectMaxMs'], ['unitBackoffMinMs', 'unitBackoffMaxMs']] as const) {
-      if (bus.transport === 'line' && min === 'unitBackoffMinMs') continue;
-      if (bus[min] > bus[max]) {
-        issues.push({ path: at(min), message: `${min} (${bus[min]}) must not exceed ${max} (${bus[max]})` });
-      }
-    }
+/**
+ * The rules of a document the schema refused, so one pass lists them with the schema errors: references on
+ * its raw ids, the rest on each bus, device and status section the schema accepts on its own.
+ */
+export function partialIssues(data: unknown): RuleIssue[] {
+  const issues = referenceIssues(data);
+  const doc = isRaw(data) ? data : {};
+  const kindOf = deviceKinds(doc);
+  listOf(doc.buses).forEach((raw, b) => {
+    const bus = busSchema.safeParse(raw);
+    if (bus.success) checkBus(bus.data, ['buses', b], issues);
   });
+  listOf(doc.devices).forEach((raw, d) => {
+    const device = deviceSchema.safeParse(raw);
+    if (device.success) checkDevice(device.data, kindOf(raw), ['devices', d], issues);
+  });
+  const status = doc.status === undefined ? undefined : statusSchema.safeParse(doc.status);
+  if (status?.success) checkStatusConfig(status.data, issues);
+  return issues;
 }
 
-function checkDevices(config: Config, issues: RuleIssue[]): void {
-  const busIds = new Set(config.buses.map((bus) => bus.id));
-  const lineBuses = new Set(config.buses.filter((bus) => bus.transport === 'line').map((bus) => bus.id));
-  const ids = new Map<string, number>();
-  const units = new Map<string, string>();
-  config.devices.forEach((device, d) => {
-    const at = (key: string): IssuePath => ['devices', d, key];
-    const first = ids.get(device.id);
-    if (first !== undefined) {
-      issues.push({ path: at('id'), message: `duplicate device id "${device.id}" (also devices[${first}])` });
-    } else ids.set(device.id, d);
+function checkBus(bus: BusConfig, at: IssuePath, issues: RuleIssue[]): void {
+  if (bus.transport === 'line') checkLineBus(bus, at, issues);
+  // A line bus backs off a silent device with the same schedule as a Modbus bus (sources/schedule.ts).
+  for (const [min, max] of [['reconnectMinMs', 'reconnectMaxMs'], ['unitBackoffMinMs', 'unitBackoffMaxMs']] as const) {
+    if (bus[min] > bus[max]) issues.push({ path: [...at, min], message: `${min} (${bus[min]}) must not exceed ${max} (${bus[max]})` });
+  }
+}
 
-    if (!busIds.has(device.bus)) {
-      const known = busIds.size ? `defined buses: ${[...busIds].join(', ')}` : 'no buses are defined';
-      issues.push({ path: at('bus'), message: `no bus "${device.bus}"; ${known}` });
-      return;
-    }
-    if (lineBuses.has(device.bus)) return; // no unit ids on a line bus: validate-line.ts checks its devices
-    if (device.unit === undefined) return; // reported with the schema errors (requiredByTransport)
-    const key = `${device.bus}\u0000${device.unit}`;
-    const owner = units.get(key);
-    if (owner !== undefined) {
-      issues.push({ path: at('unit'), message: `unit ${device.unit} on bus "${device.bus}" is already used by device "${owner}"` });
-    } else units.set(key, device.id);
-  });
+/** A device on an unknown bus has no kind: only its processing keys are checked (the bus is reported). */
+function checkDevice(device: DeviceConfig, kind: SourceKind | undefined, at: IssuePath, issues: RuleIssue[]): void {
+  if (kind === 'line') checkLineDevice(device, at, issues);
+  else if (kind === 'modbus') checkPoints(device, at, issues);
+  device.points.forEach((point, p) => checkProcessing(point, [...at, 'points', p], issues));
 }
 
 function checkPoints(device: DeviceConfig, devicePath: IssuePath, issues: RuleIssue[]): void {
-  const ids = new Map<string, number>();
   const readers = new FirstReaders();
   device.points.forEach((point, p) => {
     const at = (key: string): IssuePath => [...devicePath, 'points', p, key];
-    const first = ids.get(point.id);
-    if (first !== undefined) issues.push({ path: at('id'), message: `duplicate point id "${point.id}" (also points[${first}])` });
-    else ids.set(point.id, p);
-
     if (point.address === undefined) return; // reported with the schema errors (requiredByTransport)
-    if (point.field !== undefined) issues.push({ path: at('field'), message: 'field applies to line-sensor points; a Modbus point is read by fc and address' });
     for (const { key, message } of pointShapeProblems(point, device)) issues.push({ path: at(key), message });
 
     const q = readers.claim(point, p);
