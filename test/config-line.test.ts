@@ -52,6 +52,35 @@ describe('line-sensor configuration', () => {
     ]);
   });
 
+  it('refuses fc, order and the Modbus device keys on a line bus, and only these keys, in one pass', () => {
+    expect(
+      errors(line('    maxGap: 4', '    parse: { json: true }', '    points:', '      - { id: a, fc: 4, order: CDAB }', '      - { id: b, fc: 9, adress: 1 }')),
+    ).toEqual([
+      'c.yaml:7:13 devices[0].maxGap: maxGap is a Modbus key; a line-sensor device takes query, match, checksum, parse (besides id, bus, pollIntervalMs and points)',
+      'c.yaml:10:22 devices[0].points[0].fc: fc is a Modbus key; a line-sensor point takes field, type, scale, offset, unit, description and the processing keys',
+      'c.yaml:10:32 devices[0].points[0].order: order is a Modbus key; a line-sensor point takes field, type, scale, offset, unit, description and the processing keys',
+      // Refused by kind once: not also "must be 1, 2, 3 or 4" for its value.
+      'c.yaml:11:22 devices[0].points[1].fc: fc is a Modbus key; a line-sensor point takes field, type, scale, offset, unit, description and the processing keys',
+      'c.yaml:11:25 devices[0].points[1].adress: unknown key "adress" (did you mean "address"?)',
+    ]);
+  });
+
+  it('takes the kind from the bus, not from parse: a line device without parse is still a line device', () => {
+    // Without parse the old guess made this a Modbus device and asked for unit and address.
+    expect(errors(line('    points: [{ id: ch4 }]'))).toEqual(['c.yaml:5:5 devices[0]: a line device needs parse: with one of regex, kv, csv or json']);
+  });
+
+  it('refuses unitBackoffMinMs above unitBackoffMaxMs on a line bus', () => {
+    const text = yaml('gateway: { id: gw }', 'buses:', '  - { id: g, transport: line, port: /dev/ttyUSB1, unitBackoffMinMs: 9000, unitBackoffMaxMs: 1000 }');
+    expect(errors(text)).toEqual(['c.yaml:3:69 buses[0].unitBackoffMinMs: unitBackoffMinMs (9000) must not exceed unitBackoffMaxMs (1000)']);
+  });
+
+  it('accepts every point type on a line point (each has a converter)', () => {
+    const types = ['bool', 'int16', 'uint16', 'int32', 'uint32', 'int64', 'uint64', 'float32', 'float64', 'string'];
+    const { issues } = parseConfig(line('    parse: { json: true }', '    points:', ...types.map((t) => `      - { id: p_${t}, type: ${t} }`)), 'c.yaml');
+    expect(issues).toEqual([]);
+  });
+
   it('checks port against host on a line bus', () => {
     const text = yaml(
       'gateway: { id: gw }',

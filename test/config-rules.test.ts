@@ -200,6 +200,29 @@ describe('cross-field rules', () => {
     );
   });
 
+  it('refuses line-sensor keys on a Modbus device and its points', () => {
+    expect(errors(yaml(...HEAD, '      - { id: p, address: 0, field: co }', '    parse: { json: true }', '    checksum: nmea'))).toEqual([
+      'c.yaml:12:37 devices[0].points[0].field: field applies to line-sensor points; a Modbus point is read by fc and address',
+      'c.yaml:13:12 devices[0].parse: parse is a line-sensor key; a Modbus device takes unit, maxRegistersPerRequest, maxBitsPerRequest, maxGap, requests (besides id, bus, pollIntervalMs and points)',
+      'c.yaml:14:15 devices[0].checksum: checksum is a line-sensor key; a Modbus device takes unit, maxRegistersPerRequest, maxBitsPerRequest, maxGap, requests (besides id, bus, pollIntervalMs and points)',
+    ]);
+  });
+
+  it('gives a device on a missing bus the kind of the buses there are, and none when they differ', () => {
+    // Every bus is Modbus: the device is checked as one (unit required) beside the missing bus.
+    expect(errors(yaml('gateway: { id: gw }', 'buses: [{ id: a, transport: tcp, host: h }]', 'devices:', '  - { id: d, bus: b, points: [{ id: p, address: 0 }] }'))).toEqual([
+      'c.yaml:4:5 devices[0].unit: is required: the Modbus unit id (1-247)',
+      'c.yaml:4:19 devices[0].bus: no bus "b"; defined buses: a',
+    ]);
+    const mixed = yaml(
+      'gateway: { id: gw }',
+      'buses: [{ id: a, transport: tcp, host: h }, { id: g, transport: line, port: /dev/ttyUSB1 }]',
+      'devices:',
+      '  - { id: d, bus: b, points: [{ id: p, fc: 4 }] }',
+    );
+    expect(errors(mixed)).toEqual(['c.yaml:4:19 devices[0].bus: no bus "b"; defined buses: a, g']);
+  });
+
   it('reports every rule violation of a file at once', () => {
     const text = yaml(
       'gateway: { id: gw }',
