@@ -3,6 +3,7 @@
 #   sudo scripts/install-service.sh [--prefix /opt/fieldgate] [--config-dir /etc/fieldgate]
 #                                   [--data-dir /var/lib/fieldgate] [--user fieldgate]
 #                                   [--root DIR]  (stage into DIR: no user, no npm, no systemctl; for packaging)
+#                                   [--node PATH] [--prebuilt]  (the offline bundle's install.sh: its own node; its node_modules copied, no npm)
 # Creates the system user (in the serial group), /etc/fieldgate and /var/lib/fieldgate, copies the app,
 # installs its production dependencies, links /usr/local/bin/fieldgate, writes
 # /etc/systemd/system/fieldgate.service and starts it.
@@ -13,20 +14,24 @@ config_dir=/etc/fieldgate
 data_dir=/var/lib/fieldgate
 user=fieldgate
 root=""
+node_bin=""
+prebuilt=false
 while [ $# -gt 0 ]; do
   case "$1" in
+    --node) node_bin="$2"; shift 2 ;;
+    --prebuilt) prebuilt=true; shift ;;
     --prefix) prefix="$2"; shift 2 ;;
     --config-dir) config_dir="$2"; shift 2 ;;
     --data-dir) data_dir="$2"; shift 2 ;;
     --user) user="$2"; shift 2 ;;
     --root) root="$2"; shift 2 ;;
-    -h|--help) sed -n '2,8p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
     *) echo "install-service.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done
 
 src="$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.." && pwd)"
-node_bin="$(command -v node || true)"
+[ -n "$node_bin" ] || node_bin="$(command -v node || true)"
 [ -n "$node_bin" ] || { echo "install-service.sh: node (>= 20) is not installed" >&2; exit 1; }
 staged=false
 [ -n "$root" ] && staged=true
@@ -52,8 +57,10 @@ fi
 
 step "installing the app in $root$prefix"
 mkdir -p "$root$prefix" "$root$config_dir" "$root$data_dir"
-tar -C "$src" --exclude=./node_modules --exclude=./data --exclude=./.git --exclude=./test-output -cf - . | tar -C "$root$prefix" -xf -
-if ! $staged; then
+excludes=(--exclude=./data --exclude=./.git --exclude=./test-output)
+$prebuilt || excludes+=(--exclude=./node_modules)
+tar -C "$src" "${excludes[@]}" -cf - . | tar -C "$root$prefix" -xf -
+if ! $staged && ! $prebuilt; then
   (cd "$prefix" && npm ci --omit=dev --no-audit --no-fund)
 fi
 
