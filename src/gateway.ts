@@ -25,6 +25,7 @@ import { sessionOptions } from './uplink/options.js';
 import { MqttSession } from './uplink/session.js';
 import { alarmEventJson, outboxRecreatedEvent } from './uplink/messages.js';
 import type { OutboxCondition } from './uplink/profile.js';
+import { fieldgateProfile } from './uplink/profiles/fieldgate/index.js';
 import { Uplink } from './uplink/uplink.js';
 import { VERSION } from './paths.js';
 
@@ -110,9 +111,11 @@ export function startGateway(initial: Config, logger: Logger, options: GatewayOp
   let session: MqttSession | undefined;
   if (config.uplink) {
     if (config.uplink.insecure) logger.warn('uplink.insecure is true: the broker certificate is NOT verified; anyone on the path can read and forge telemetry');
-    session = new MqttSession(sessionOptions(config), logger.child({ stage: 'uplink' }));
+    const profile = fieldgateProfile({ gatewayId, topicPrefix: config.uplink.topicPrefix, format: config.uplink.format });
+    session = new MqttSession(sessionOptions(config, profile), logger.child({ stage: 'uplink' }));
     uplink = new Uplink({
       session,
+      profile,
       outbox,
       config: config.uplink,
       gatewayId,

@@ -3,7 +3,8 @@ import { readFileSync } from 'node:fs';
 import type { Config } from '../config/schema.js';
 import { UserError } from '../errors.js';
 import type { SessionOptions } from './session.js';
-import { offlineStatus, topicsFor } from './uplink.js';
+import type { UplinkProfile } from './profile.js';
+import { fieldgateProfile } from './profiles/fieldgate/index.js';
 
 function readSecretFile(what: string, file: string): Buffer {
   try {
@@ -14,10 +15,11 @@ function readSecretFile(what: string, file: string): Buffer {
   }
 }
 
-export function sessionOptions(config: Config): SessionOptions {
+/** `profile` gives the will, asked at every dial; fieldgate v1 by default. */
+export function sessionOptions(config: Config, profile?: UplinkProfile): SessionOptions {
   const u = config.uplink!;
+  const wire = profile ?? fieldgateProfile({ gatewayId: config.gateway.id, topicPrefix: u.topicPrefix, format: u.format });
   const password = process.env.FIELDGATE_MQTT_PASSWORD ?? (u.passwordFile ? readSecretFile('uplink.passwordFile', u.passwordFile).toString('utf8').split(/\r?\n/)[0] : undefined);
-  const topics = topicsFor(u.topicPrefix, config.gateway.id);
   return {
     url: u.url,
     clientId: u.clientId ?? `fieldgate-${config.gateway.id}`,
@@ -32,7 +34,7 @@ export function sessionOptions(config: Config): SessionOptions {
     connectTimeoutMs: u.connectTimeoutMs,
     reconnectMinMs: u.reconnectMinMs,
     reconnectMaxMs: u.reconnectMaxMs,
-    will: { topic: topics.status, payload: offlineStatus('lost') },
+    will: () => wire.will(),
   };
 }
 

@@ -32,12 +32,20 @@ export interface SessionOptions {
    * accepts and drops at once is still redialled ever more slowly. Default: keepaliveS, at most 10 s.
    */
   stableMs?: number;
-  will: { topic: string; payload: string };
+  /** The last will; a function is asked again at every dial (a profile's will may change between sessions). */
+  will: SessionWill | (() => SessionWill);
   /** For the backoff's jitter (tests). */
   random?: () => number;
 }
 
 export type SessionState = 'connecting' | 'connected' | 'disconnected' | 'closed';
+
+export interface SessionWill {
+  topic: string;
+  payload: string | Buffer;
+  qos?: 0 | 1;
+  retain?: boolean;
+}
 
 export class MqttSession extends EventEmitter {
   private client: MqttClient | undefined;
@@ -51,6 +59,8 @@ export class MqttSession extends EventEmitter {
   generation = 0;
   connectedSince: number | undefined;
   reconnects = 0;
+  /** Topic filters kept across reconnects: subscribed on every connect before the session counts as up. */
+  private readonly subscriptions = new Map<string, 0 | 1>();
 
   constructor(
     private readonly opts: SessionOptions,
@@ -101,7 +111,7 @@ export class MqttSession extends EventEmitter {
       cert: o.cert,
       key: o.key,
       rejectUnauthorized: !o.insecure,
-      will: { topic: o.will.topic, payload: Buffer.from(o.will.payload), qos: 1, retain: true },
+      will: willOf(o.will),
     };
   }
 
@@ -118,10 +128,18 @@ export class MqttSession extends EventEmitter {
       // Nagle would hold the short tail of a PUBLISH until the broker ACKs the segments before it, and a
       // delayed ACK then stalls the in-flight window for tens of milliseconds.
       (client.stream as { setNoDelay?: (on: boolean) => void } | undefined)?.setNoDelay?.(true);
-      this.generation++;
-      this.connectedSince = Date.now();
-      this.log.info({ url: this.url, clientId: this.opts.clientId }, 'MQTT connected');
-      this.setState('connected');
+      // A clean session has no subscriptions: make them before anyone publishes a birth (Sparkplug needs
+      // NCMD/DCMD subscribed before NBIRTH, and commands must not be missed in between).
+      void this.resubscribe(client).then((ok) => {
+        if (!ok || this.client !== client) return;
+        this.generation++;
+        this.connectedSince = Date.now();
+        this.log.info({ url: this.url, clientId: this.opts.clientId }, 'MQTT connected');
+        this.setState('connected');
+      });
+    });
+    client.on('message', (topic, payload) => {
+      if (this.client === client) this.emit('message', topic, payload);
     });
     client.on('error', (err) => {
       lastError = err;
@@ -159,6 +177,30 @@ export class MqttSession extends EventEmitter {
     });
   }
 
+  /** Subscribes now if connected, and at every later connect; resolves on SUBACK (or at once when not connected). */
+  subscribe(filter: string, qos: 0 | 1): Promise<void> {
+    this.subscriptions.set(filter, qos);
+    const client = this.client;
+    if (!client || this.state !== 'connected') return Promise.resolve();
+    return new Promise((resolve, reject) => client.subscribe(filter, { qos }, (err) => (err ? reject(err) : resolve())));
+  }
+
+  private resubscribe(client: MqttClient): Promise<boolean> {
+    if (this.subscriptions.size === 0) return Promise.resolve(true);
+    const filters = Object.fromEntries([...this.subscriptions].map(([f, qos]) => [f, { qos }]));
+    return new Promise((resolve) =>
+      client.subscribe(filters, (err, granted) => {
+        const refused = (granted ?? []).filter((g) => g.qos === 128).map((g) => g.topic);
+        if (err || refused.length > 0) {
+          // Without its subscriptions the session would miss commands: drop it and dial again through the backoff.
+          this.log.warn({ url: this.url, refused }, `MQTT subscribe failed: ${err ? err.message : `refused for ${refused.join(', ')}`}`);
+          client.end(true);
+          resolve(false);
+        } else resolve(true);
+      }),
+    );
+  }
+
   /** Resolves when the broker acknowledged (QoS 1) or the packet was written (QoS 0). */
   publish(topic: string, payload: string | Buffer, qos: 0 | 1, retain = false): Promise<void> {
     const client = this.client;
@@ -189,4 +231,9 @@ export class MqttSession extends EventEmitter {
     }
     this.setState('closed');
   }
+}
+
+function willOf(will: SessionOptions['will']): IClientOptions['will'] {
+  const w = typeof will === 'function' ? will() : will;
+  return { topic: w.topic, payload: typeof w.payload === 'string' ? Buffer.from(w.payload) : w.payload, qos: w.qos ?? 1, retain: w.retain ?? true };
 }

@@ -14,7 +14,10 @@ export interface Session {
   start(): void;
   /** Resolves when the broker acknowledged (QoS 1) or the packet was written (QoS 0); rejects when not connected. */
   publish(topic: string, payload: string | Buffer, qos: 0 | 1, retain?: boolean): Promise<void>;
+  /** Subscribes now and again at every connect, before the session counts as connected. */
+  subscribe(filter: string, qos: 0 | 1): Promise<void>;
   /** Publishes a last message (the offline status) if connected, then disconnects cleanly. Idempotent. */
   close(last?: { topic: string; payload: string }): Promise<void>;
   on(event: 'state', listener: (state: SessionState, reason?: string) => void): this;
+  on(event: 'message', listener: (topic: string, payload: Buffer) => void): this;
 }

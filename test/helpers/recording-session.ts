@@ -18,6 +18,9 @@ export class RecordingSession extends EventEmitter implements Session {
   generation = 0;
   holdAcks = false;
   readonly published: Recorded[] = [];
+  /** Subscribes and publishes in order, to check what came first at a connect. */
+  readonly calls: string[] = [];
+  private readonly subscriptions = new Map<string, 0 | 1>();
   private held: Array<{ resolve: () => void; reject: (err: Error) => void }> = [];
   private closed = false;
 
@@ -28,6 +31,7 @@ export class RecordingSession extends EventEmitter implements Session {
 
   connect(): void {
     if (this.closed || this.connected) return;
+    for (const f of this.subscriptions.keys()) this.calls.push(`subscribe ${f}`);
     this.connected = true;
     this.generation++;
     this.emit('state', 'connected' satisfies SessionState);
@@ -44,8 +48,23 @@ export class RecordingSession extends EventEmitter implements Session {
   publish(topic: string, payload: string | Buffer, qos: 0 | 1, retain = false): Promise<void> {
     if (!this.connected) return Promise.reject(new Error('MQTT not connected'));
     this.published.push({ topic, payload: payload.toString(), qos, retain });
+    this.calls.push(`publish ${topic}`);
     if (!this.holdAcks || qos === 0) return Promise.resolve();
     return new Promise((resolve, reject) => this.held.push({ resolve, reject }));
+  }
+
+  subscribe(filter: string, qos: 0 | 1): Promise<void> {
+    this.subscriptions.set(filter, qos);
+    if (this.connected) this.calls.push(`subscribe ${filter}`);
+    return Promise.resolve();
+  }
+
+  /** A message from the broker on a subscribed filter (exact topics or a trailing #). */
+  deliver(topic: string, payload: string | Buffer): boolean {
+    const match = [...this.subscriptions.keys()].some((f) => f === topic || (f.endsWith('#') && topic.startsWith(f.slice(0, -1))));
+    if (!this.connected || !match) return false;
+    this.emit('message', topic, Buffer.from(payload));
+    return true;
   }
 
   /** PUBACKs for the oldest n held publishes (all by default). */
