@@ -61,7 +61,8 @@ describe('line-sensor configuration', () => {
       'c.yaml:10:32 devices[0].points[0].order: order is a Modbus key; a line-sensor point takes field, type, scale, offset, unit, description and the processing keys',
       // Refused by kind once: not also "must be 1, 2, 3 or 4" for its value.
       'c.yaml:11:22 devices[0].points[1].fc: fc is a Modbus key; a line-sensor point takes field, type, scale, offset, unit, description and the processing keys',
-      'c.yaml:11:25 devices[0].points[1].adress: unknown key "adress" (did you mean "address"?)',
+      // A typo is matched against the keys a line point takes, never pointed to a Modbus key.
+      'c.yaml:11:25 devices[0].points[1].adress: unknown key "adress" (known keys: id, field, type, scale, offset, unit, description, range, sensorFault, deadband, maxIntervalS, aggregate, alarms)',
     ]);
   });
 

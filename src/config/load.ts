@@ -15,6 +15,7 @@ import { urlCredentialIssues } from './secrets.js';
 import type { IssuePath } from './issues.js';
 import { partialIssues, validateConfig } from './validate.js';
 import { foreignKeyIssues, requiredByTransport } from './raw-rules.js';
+import { deviceKinds, isRaw, KIND_KEYS, listOf, type SourceKind } from './kinds.js';
 
 export { formatIssue, formatPath, type ConfigIssue } from './locate.js';
 
@@ -63,13 +64,15 @@ export function parseConfig(text: string, file: string): { config?: Config; issu
   const underRefused = (path: readonly PropertyKey[]) => path.some((_, i) => refused.has(formatPath(path.slice(0, i + 1))));
   for (const rule of [...requiredByTransport(data), ...foreign, ...urlCredentialIssues(data)]) issues.push(where.issueAt(rule.path, rule.message));
   if (!result.success) {
+    const devices = listOf(isRaw(data) ? data.devices : undefined);
+    const kindOf = deviceKinds(data);
     for (const issue of result.error.issues) {
       if (underRefused(issue.path)) continue;
       if (issue.code !== 'unrecognized_keys') {
         issues.push(where.issueAt(issue.path, withInput(issue.message, issue.path, issue.input)));
         continue;
       }
-      const known = knownKeys.get(formatPath(issue.path)) ?? [];
+      const known = ownKeys(issue.path, knownKeys.get(formatPath(issue.path)) ?? [], devices, kindOf);
       for (const key of issue.keys) issues.push(where.issueAt([...issue.path, key], unknownKey(key, known), true));
     }
   }
@@ -97,6 +100,20 @@ export function loadConfig(file: string): Config {
 function withInput(message: string, path: readonly PropertyKey[], input: unknown): string {
   const show = typeof input === 'number' || (typeof input === 'string' && input !== '');
   return show && !message.includes(', got ') ? `${message}, got ${shown(path, input)}` : message;
+}
+
+/**
+ * The keys a device or point of a known kind takes: the schema is one object over both kinds, and a typo on a
+ * line point must not be told "did you mean address?", a key it would then refuse.
+ */
+function ownKeys(path: readonly PropertyKey[], known: string[], devices: unknown[], kindOf: (device: unknown) => SourceKind | undefined): string[] {
+  const atDevice = path.length === 2;
+  const atPoint = path.length === 4 && path[2] === 'points';
+  if (path[0] !== 'devices' || typeof path[1] !== 'number' || !(atDevice || atPoint)) return known;
+  const kind = kindOf(devices[path[1]]);
+  if (kind === undefined) return known;
+  const foreign = KIND_KEYS[kind === 'line' ? 'modbus' : 'line'][atDevice ? 'device' : 'point'];
+  return known.filter((key) => !foreign.includes(key));
 }
 
 function unknownKey(key: string, known: string[]): string {
