@@ -113,9 +113,9 @@ else
   fg_umount_all
   rm -rf "$stage/node_modules"
   cp -a "$rootfs/build/app/node_modules" "$stage/node_modules"
-  "$repo/scripts/bundle/prune.sh" "$stage/node_modules"
   tar -C "$stage" -cf "$modules_tar.tmp" node_modules && mv "$modules_tar.tmp" "$modules_tar"
 fi
+"$repo/scripts/bundle/prune.sh" "$stage/node_modules"
 
 # 4. The runtime: node's binary (stripped) and its licence; headers and docs are build-time only.
 mkdir -p "$stage/node/bin"

@@ -25,9 +25,10 @@ find "$nm" \( -name '*.d.ts' -o -name '*.d.mts' -o -name '*.d.cts' -o -name '*.m
   -o -name '.editorconfig' -o -name '.npmignore' -o -name '.travis.yml' -o -name '.github' -o -name 'Makefile' \
   -o -name '*.gyp' -o -name '*.gypi' -o -name '*.c' -o -name '*.cc' -o -name '*.cpp' -o -name '*.h' -o -name '*.o' \) \
   -prune -exec rm -rf {} +
-find "$nm" -type d \( -name test -o -name tests -o -name __tests__ -o -name example -o -name examples -o -name docs \
-  -o -name doc -o -name benchmark -o -name benchmarks -o -name bench -o -name coverage -o -name '.nyc_output' \) \
-  -prune -exec rm -rf {} +
+# Test, example and doc folders only at a package's top (deeper ones may be code: yaml/dist/doc is).
+find "$nm" -mindepth 2 -maxdepth 3 -type d \( -name test -o -name tests -o -name __tests__ -o -name example -o -name examples \
+  -o -name docs -o -name doc -o -name benchmark -o -name benchmarks -o -name bench -o -name coverage -o -name '.nyc_output' \) \
+  -regextype posix-extended -regex '.*/node_modules/(@[^/]+/)?[^/]+/[^/]+' -prune -exec rm -rf {} +
 rm -rf "$nm/.bin" "$nm/.package-lock.json"
 after=$(du -sk "$nm" | cut -f1)
 echo "prune.sh: node_modules $(( before / 1024 )) MiB -> $(( after / 1024 )) MiB" >&2
