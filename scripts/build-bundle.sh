@@ -132,6 +132,19 @@ if [ ! -s "$node_strip" ]; then
   fi
 fi
 cp "$node_strip" "$stage/node/bin/node"
+# Node's armv7l build links libatomic.so.1, which a bare Debian armhf system lacks (Raspberry Pi OS has it):
+# shipped in node/lib, and node/bin/node becomes a wrapper that puts it on the library path.
+if [ "$arch" = armhf ]; then
+  tmp="$(mktemp -d)"
+  tar -C "$tmp" -xf "$build_tar" --wildcards './usr/lib/arm-linux-gnueabihf/libatomic.so.1*'
+  mkdir -p "$stage/node/lib"
+  cp -L "$tmp/usr/lib/arm-linux-gnueabihf/libatomic.so.1" "$stage/node/lib/libatomic.so.1"
+  rm -rf "$tmp"
+  mv "$stage/node/bin/node" "$stage/node/bin/node.bin"
+  printf '%s\n' '#!/bin/sh' 'd="$(dirname "$(readlink -f "$0")")"' \
+    'LD_LIBRARY_PATH="$d/../lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" exec "$d/node.bin" "$@"' > "$stage/node/bin/node"
+  chmod 755 "$stage/node/bin/node"
+fi
 
 cat > "$stage/BUNDLE" <<INFO
 fieldgate $version for linux-$arch (Debian $FG_SUITE $FG_DEB_ARCH and compatible, glibc 2.36 or later)

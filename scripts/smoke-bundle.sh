@@ -47,6 +47,8 @@ pass() { printf 'PASS  %s\n' "$*"; }
 fail() { printf 'FAIL  %s\n' "$*"; failures=$((failures + 1)); }
 ms() { date +%s%3N; }
 in_root() { chroot "$rootfs" /usr/bin/env -i PATH=/usr/local/bin:/usr/bin:/bin HOME=/root "$@"; }
+# For a background job: the job's pid becomes node's (chroot, env, sh and the launcher all exec).
+in_root_exec() { exec chroot "$rootfs" /usr/bin/env -i PATH=/usr/local/bin:/usr/bin:/bin HOME=/root "$@"; }
 
 fg_log "a fresh $FG_DEB_ARCH root in $rootfs (pristine debootstrap, nothing else installed)"
 fg_fresh_rootfs "$rootfs"
@@ -80,7 +82,7 @@ if out="$(in_root fieldgate validate -c /etc/fieldgate/config.yaml 2>&1)"; then 
 
 # The memory of an empty node process here: under emulation its VmRSS includes qemu's own memory and its
 # translated-code cache, so the demo's RSS is read against it.
-in_root /opt/fieldgate/node/bin/node -e 'setTimeout(() => {}, 4000)' &
+in_root_exec /opt/fieldgate/node/bin/node -e 'setTimeout(() => {}, 4000)' &
 empty_pid=$!
 sleep 3
 empty_rss=$(awk '/^VmRSS/ { printf "%.1f", $2 / 1024 }' "/proc/$empty_pid/status" 2>/dev/null || echo "?")
@@ -93,7 +95,7 @@ mqtt_port=$(( 21000 + RANDOM % 2000 )); status_port=$(( 23000 + RANDOM % 2000 ))
 log="$FG_WORK/smoke-$arch/demo.log"
 mkdir -p "$rootfs/var/lib/fieldgate/demo"
 t0=$(ms)
-in_root /bin/sh -c "cd /var/lib/fieldgate && exec fieldgate demo --data-dir /var/lib/fieldgate/demo --mqtt-port $mqtt_port --status 127.0.0.1:$status_port" > "$log" 2>&1 &
+in_root_exec /bin/sh -c "cd /var/lib/fieldgate && exec fieldgate demo --data-dir /var/lib/fieldgate/demo --mqtt-port $mqtt_port --status 127.0.0.1:$status_port" > "$log" 2>&1 &
 demo_pid=$!
 banner_ms=""; health_ms=""; url=""; broker=""
 for _ in $(seq 1 1200); do
