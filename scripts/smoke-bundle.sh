@@ -153,5 +153,5 @@ sed 's#dataDir: .*#dataDir: /var/lib/fieldgate/demo#' "$rootfs/opt/fieldgate/con
 if out="$(in_root fieldgate buffer stats -c /tmp/demo-outbox.yaml 2>&1)"; then pass "fieldgate buffer stats"; else fail "fieldgate buffer stats"; fi
 printf '%s\n' "$out" | sed 's/^/      /'
 
-echo "figures  arch $arch (emulated: $( [ -n "$FG_QEMU" ] && echo "qemu-$FG_QEMU-static on $(uname -m)" || echo native)); fieldgate --version ${startup_version} ms; demo banner ${banner_ms:-?} ms, healthy ${health_ms:-?} ms; RSS peak ${hwm:-?} MiB (empty node ${empty_rss} MiB); heap ${heap_used:-?} MiB; ${samples} samples"
+echo "figures  arch $arch ($( [ -n "$FG_QEMU" ] && echo "emulated: qemu-$FG_QEMU-static on $(uname -m)" || echo native)); fieldgate --version ${startup_version} ms; demo banner ${banner_ms:-?} ms, healthy ${health_ms:-?} ms; RSS peak ${hwm:-?} MiB (empty node ${empty_rss} MiB); heap ${heap_used:-?} MiB; ${samples} samples"
 if [ "$failures" -eq 0 ]; then echo "smoke $arch: all checks passed"; else echo "smoke $arch: $failures check(s) failed"; exit 1; fi
