@@ -17,8 +17,7 @@ for mod in better-sqlite3 @serialport/bindings-cpp; do
     find "$d/build/Release" -mindepth 1 -maxdepth 1 ! -name '*.node' -exec rm -rf {} +
   fi
 done
-# node-gyp-build and prebuild-install are install-time tools, yet node-gyp-build also finds the binding at run
-# time (@serialport/bindings-cpp requires it), so it stays; prebuild-install and its dependencies go if unused.
+# node-gyp-build stays: @serialport/bindings-cpp finds its binding through it at run time.
 
 find "$nm" \( -name '*.d.ts' -o -name '*.d.mts' -o -name '*.d.cts' -o -name '*.map' -o -name '*.md' -o -name '*.markdown' \
   -o -name '*.ts' -o -name '*.mts' -o -name '*.cts' -o -name 'tsconfig*.json' -o -name '.eslintrc*' -o -name '.prettierrc*' \
