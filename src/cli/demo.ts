@@ -58,7 +58,7 @@ export function register(program: Command): void {
       });
       const status: StatusSurface = new StatusSurface({ gateway: (): Gateway => supervisor.gateway, logger, anyPortIfTaken: true });
       const supervisor = new Supervisor(config, { logger, hooks: status.hooks, beforeStop: () => status.close() });
-      await supervisor.then('starting the status page', () => status.apply(config.status));
+      await supervisor.enqueue('starting the status page', () => status.apply(config.status));
       process.stdout.write(
         [
           '',

@@ -52,7 +52,7 @@ Example:
         logger.info({ file: flags.config }, 'SIGHUP: reloading the configuration');
         void supervisor.reload();
       });
-      await supervisor.then('starting the status page', () => status.apply(config.status));
+      await supervisor.enqueue('starting the status page', () => status.apply(config.status));
       if (!supervisor.stopped) notify.ready(`polling ${config.devices.length} devices on ${config.buses.length} buses`);
       const exitCode = await supervisor.done;
       notify.close();

@@ -74,13 +74,11 @@ export class Supervisor {
     return this.stopping !== undefined;
   }
 
-  /** Waits for every queued change (start-up work, a reload) to finish. */
-  settled(): Promise<void> {
-    return this.queue;
-  }
-
-  /** Queues a change of the running gateway; one that fails fatally ends the daemon, anything else is logged. */
-  private enqueue(what: string, change: () => Promise<void>): Promise<void> {
+  /**
+   * Queues a change of the running gateway, or work that must finish before the daemon counts as started (the
+   * status page binding); one that fails fatally ends the daemon, anything else is logged.
+   */
+  enqueue(what: string, change: () => Promise<void>): Promise<void> {
     this.queue = this.queue
       .then(() => (this.stopping ? undefined : change()))
       .catch((err: unknown) => {
@@ -89,11 +87,6 @@ export class Supervisor {
         else this.log.error({ err }, `${what} failed`);
       });
     return this.queue;
-  }
-
-  /** Work that must finish before the daemon counts as started (the status page binding). */
-  then(what: string, work: () => Promise<void>): Promise<void> {
-    return this.enqueue(what, work);
   }
 
   /** SIGHUP: validate first; keep the running configuration on any error; else apply in place or restart. */
