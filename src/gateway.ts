@@ -12,7 +12,6 @@ import type { Logger } from './log.js';
 import { Outbox } from './outbox/index.js';
 import {
   ALARM_STATE_PREFIX,
-  ALARM_TOPIC_KIND,
   Processor,
   aggregatePoints,
   alarmStateEntry,
@@ -23,7 +22,6 @@ import type { Sample } from './sample.js';
 import { createSource, type Source } from './sources/index.js';
 import { sessionOptions } from './uplink/options.js';
 import { MqttSession } from './uplink/session.js';
-import { alarmEventJson, outboxRecreatedEvent } from './uplink/messages.js';
 import type { OutboxCondition } from './uplink/profile.js';
 import { fieldgateProfile } from './uplink/profiles/fieldgate/index.js';
 import { Uplink } from './uplink/uplink.js';
@@ -104,7 +102,7 @@ export function startGateway(initial: Config, logger: Logger, options: GatewayOp
   const report = outbox.startupReport.recreated;
   if (report) {
     // Durable, so the cloud learns why the epoch changed even if the link is down now.
-    outbox.appendEvent('events', outboxRecreatedEvent(gatewayId, report));
+    outbox.appendEvent({ kind: 'outbox-recreated', ...report });
   }
 
   let uplink: Uplink | undefined;
@@ -150,7 +148,7 @@ export function startGateway(initial: Config, logger: Logger, options: GatewayOp
   let processor = new Processor(config.devices, { restored: outbox.readState(ALARM_STATE_PREFIX) });
   const deliver = (result: ProcessResult) => {
     for (const alarm of result.alarms) {
-      outbox.appendEvent(ALARM_TOPIC_KIND, alarmEventJson(gatewayId, alarm), alarmStateEntry(alarm));
+      outbox.appendEvent({ kind: 'alarm', alarm }, alarmStateEntry(alarm));
       options.onAlarm?.(alarm);
     }
     if (result.samples.length > 0) outbox.append(result.samples);

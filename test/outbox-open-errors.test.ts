@@ -177,8 +177,8 @@ describe('a data directory deleted while running', () => {
       const after = Outbox.openReadOnly(data);
       try {
         expect(after.epoch).not.toBe(oldEpoch);
-        const events = after.readEvents(0, 10).map((e) => JSON.parse(e.payloadJson));
-        expect(events[0]).toMatchObject({ event: 'outbox-recreated', reason: 'deleted', movedTo: null });
+        const events = after.readEvents(0, 10).map((e) => e.event);
+        expect(events[0]).toMatchObject({ kind: 'outbox-recreated', reason: 'deleted', movedTo: null });
         expect(after.stats().samples).toBeGreaterThan(0);
       } finally {
         after.close();

@@ -162,13 +162,18 @@ describe('outbox retention', () => {
     expect(st.bytes).toBeLessThanOrEqual(MIB);
   });
 
+  /** An alarm carrying a long message: about 2 KB stored. */
+  const paddedAlarm = (message: string, i: number) =>
+    ({ kind: 'alarm', alarm: { state: 'raised', device: 'd', point: 'p', alarm: 'a', type: 'high', severity: 'major', value: i, limit: 1, ts: i, message } }) as const;
+
   it('drops events only when no sample is left to drop', () => {
     const ob = openOutbox(tempDir(), { maxBytes: MIB });
-    const big = 'x'.repeat(2000);
-    for (let i = 0; i < 200; i++) ob.appendEvent('alarm', `{"pad":"${big}","i":${i}}`);
+    // About 2 KB a row; one commit of 300 stays well under half the cap, so the WAL fits beside the file.
+    const big = 'x'.repeat(1850);
+    for (let i = 0; i < 200; i++) ob.appendEvent(paddedAlarm(big, i));
     ob.append(samples(1000, T0));
     ob.commit();
-    for (let i = 0; i < 300; i++) ob.appendEvent('alarm', `{"pad":"${big}","i":${i}}`);
+    for (let i = 0; i < 300; i++) ob.appendEvent(paddedAlarm(big, i));
     ob.commit();
     const st = ob.stats();
     expect(st.state).toBe('ok');

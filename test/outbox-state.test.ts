@@ -5,6 +5,7 @@ import Database from 'better-sqlite3';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Outbox } from '../src/outbox/index.js';
+import { marker, markers } from './helpers/events.js';
 
 const dirs: string[] = [];
 const open: Outbox[] = [];
@@ -35,18 +36,18 @@ describe('outbox state', () => {
   it('writes the state row in the same commit as its event: both appear together after reopen', () => {
     const dir = tempDir();
     let ob = openOutbox(dir);
-    ob.appendEvent('alarm', '{"state":"raised"}', { key: 'alarm/d/p/high', value: '{"ts":1}' });
+    ob.appendEvent(marker('raised'), { key: 'alarm/d/p/high', value: '{"ts":1}' });
     // Queued only: neither the event nor the row is visible before the commit.
     expect(ob.readState('alarm/').size).toBe(0);
     expect(ob.commit()).toBe(1);
     ob = reopen(ob, dir);
-    expect(ob.readEvents(0, 10).map((e) => e.payloadJson)).toEqual(['{"state":"raised"}']);
+    expect(markers(ob.readEvents(0, 10))).toEqual(['raised']);
     expect(ob.readState('alarm/')).toEqual(new Map([['alarm/d/p/high', '{"ts":1}']]));
 
-    ob.appendEvent('alarm', '{"state":"cleared"}', { key: 'alarm/d/p/high', value: null });
+    ob.appendEvent(marker('cleared'), { key: 'alarm/d/p/high', value: null });
     ob.commit();
     ob = reopen(ob, dir);
-    expect(ob.readEvents(0, 10).map((e) => e.payloadJson)).toEqual(['{"state":"raised"}', '{"state":"cleared"}']);
+    expect(markers(ob.readEvents(0, 10))).toEqual(['raised', 'cleared']);
     expect(ob.readState('alarm/').size).toBe(0);
   });
 
@@ -58,7 +59,7 @@ describe('outbox state', () => {
         if (fail) throw Object.assign(new Error('disk I/O error'), { code: 'SQLITE_IOERR' });
       },
     });
-    ob.appendEvent('alarm', '{"n":1}', { key: 'alarm/d/p/high', value: 'x' });
+    ob.appendEvent(marker('n1'), { key: 'alarm/d/p/high', value: 'x' });
     expect(ob.commit()).toBe(0);
     expect(ob.readState('').size).toBe(0);
     expect(ob.readEvents(0, 10)).toEqual([]);
@@ -68,9 +69,9 @@ describe('outbox state', () => {
     expect(ob.readState('').get('alarm/d/p/high')).toBe('x');
 
     fail = true;
-    ob.appendEvent('alarm', '{"n":2}', { key: 'alarm/d/p/high', value: null });
+    ob.appendEvent(marker('n2'), { key: 'alarm/d/p/high', value: null });
     ob = reopen(ob, dir); // close commits, fails, and the queued pair is lost as a pair
-    expect(ob.readEvents(0, 10).map((e) => e.payloadJson)).toEqual(['{"n":1}']);
+    expect(markers(ob.readEvents(0, 10))).toEqual(['n1']);
     expect(ob.readState('').get('alarm/d/p/high')).toBe('x');
   });
 
@@ -82,11 +83,11 @@ describe('outbox state', () => {
         if (fail) throw Object.assign(new Error('database or disk is full'), { code: 'SQLITE_FULL' });
       },
     });
-    ob.appendEvent('alarm', '{"n":0}', { key: 'alarm/d/p/low', value: 'first' });
-    ob.appendEvent('alarm', '{"n":1}', { key: 'alarm/d/p/low', value: 'second' });
-    ob.appendEvent('alarm', '{"n":2}', { key: 'other/x', value: 'y' });
+    ob.appendEvent(marker('n0'), { key: 'alarm/d/p/low', value: 'first' });
+    ob.appendEvent(marker('n1'), { key: 'alarm/d/p/low', value: 'second' });
+    ob.appendEvent(marker('n2'), { key: 'other/x', value: 'y' });
     // More events than the memory queue holds while storage refuses: the oldest go, their state stays.
-    for (let i = 0; i < 10_000; i++) ob.appendEvent('events', '{}');
+    for (let i = 0; i < 10_000; i++) ob.appendEvent(marker('x'));
     fail = false;
     ob.commit();
     expect(ob.readState('alarm/')).toEqual(new Map([['alarm/d/p/low', 'second']]));
@@ -103,13 +104,29 @@ describe('outbox state', () => {
     db.exec('DROP TABLE state');
     db.close();
     ob = openOutbox(dir);
-    ob.appendEvent('alarm', '{}', { key: 'alarm/a/b/c', value: '1' });
+    ob.appendEvent(marker('x'), { key: 'alarm/a/b/c', value: '1' });
     ob.commit();
     expect(ob.readState('alarm/').get('alarm/a/b/c')).toBe('1');
   });
 
+  it('drains rows an older build stored as finished v1 JSON as typed events', () => {
+    const dir = tempDir();
+    const ob = openOutbox(dir);
+    ob.appendEvent(marker('first'));
+    ob.close();
+    open.splice(open.indexOf(ob), 1);
+    const db = new Database(join(dir, 'outbox.db'));
+    const v1 = '{"v":1,"event":"alarm","g":"gw","state":"raised","device":"d","point":"p","alarm":"high","type":"high","severity":"major","value":5,"limit":4,"ts":9}';
+    db.prepare('INSERT INTO event (seq, ts, kind, payload) VALUES (?, ?, ?, ?)').run(50, 1, 'alarm', v1);
+    db.prepare('INSERT INTO event (seq, ts, kind, payload) VALUES (?, ?, ?, ?)').run(51, 1, 'events', '{"v":1,"event":"outbox-recreated","g":"gw","reason":"corrupt"}');
+    db.close();
+    const events = openOutbox(dir).readEvents(0, 10);
+    expect(events.map((e) => e.event.kind)).toEqual(['outbox-recreated', 'alarm', 'outbox-recreated']);
+    expect(events[1]!.event).toEqual({ kind: 'alarm', alarm: { state: 'raised', device: 'd', point: 'p', alarm: 'high', type: 'high', severity: 'major', value: 5, limit: 4, ts: 9 } });
+  });
+
   it('rejects a state entry without a key', () => {
     const ob = openOutbox(tempDir());
-    expect(() => ob.appendEvent('alarm', '{}', { key: '', value: 'x' })).toThrow(/non-empty/);
+    expect(() => ob.appendEvent(marker('x'), { key: '', value: 'x' })).toThrow(/non-empty/);
   });
 });

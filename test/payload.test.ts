@@ -18,7 +18,7 @@ import {
   type DictionaryEntry,
   type OutgoingSample,
 } from '../src/uplink/payload.js';
-import { offlineStatus, outboxRecreatedEvent } from '../src/uplink/messages.js';
+import { offlineStatus } from '../src/uplink/messages.js';
 import { Uplink, type UplinkOutbox } from '../src/uplink/uplink.js';
 import { ajv, expectValid, validateAny, validator } from './helpers/payload-schema.js';
 import { RecordingSession } from './helpers/recording-session.js';
@@ -260,7 +260,7 @@ function memoryOutbox(): UplinkOutbox & { add(n: number): void; addNewPoint(id: 
     for (const l of listeners) l(seq);
   };
   add(30);
-  events.push({ seq: ++seq, ts: T0, topicKind: 'events', payloadJson: outboxRecreatedEvent(GATEWAY, { reason: 'corrupt', error: 'database disk image is malformed', movedTo: '/var/lib/fieldgate/outbox.db.corrupt-1' }) });
+  events.push({ seq: ++seq, ts: T0, event: { kind: 'outbox-recreated', reason: 'corrupt', error: 'database disk image is malformed', movedTo: '/var/lib/fieldgate/outbox.db.corrupt-1' } });
   add(30);
   const dropped: DroppedRange = { id: 1, reason: 'maxAge', stream: 'sample', fromSeq: 1, toSeq: 100, beforeSeq: null, count: 100, fromTs: T0 - 1e9, toTs: T0 - 9e8, at: T0, reported: false };
   let droppedReported = false;

@@ -1,4 +1,5 @@
 import { alarmEventJson } from '../src/uplink/messages.js';
+import type { StoredEvent } from '../src/events.js';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,7 +9,6 @@ import { parseConfig } from '../src/config/load.js';
 import { Outbox } from '../src/outbox/index.js';
 import {
   ALARM_STATE_PREFIX,
-  ALARM_TOPIC_KIND,
   Processor,
   aggregatePoints,
   alarmStateEntry,
@@ -52,10 +52,13 @@ function config() {
   return c!;
 }
 
+/** A stored alarm as the v1 profile publishes it (without its seq). */
+const v1 = (e: StoredEvent) => JSON.parse(e.event.kind === 'alarm' ? alarmEventJson('tunnel-gw', e.event.alarm) : '{}') as Record<string, unknown>;
+
 /** The gateway's call sequence from the Processor's doc comment. */
 function emitter(outbox: Outbox) {
   return ({ samples, alarms }: ProcessResult) => {
-    for (const a of alarms) outbox.appendEvent(ALARM_TOPIC_KIND, alarmEventJson('tunnel-gw', a), alarmStateEntry(a));
+    for (const a of alarms) outbox.appendEvent({ kind: 'alarm', alarm: a }, alarmStateEntry(a));
     outbox.append(samples);
   };
 }
@@ -72,7 +75,7 @@ describe('alarm state across a restart', () => {
     let emit = emitter(outbox);
     emit(processor.process([ch4(0, 0.2), ch4(1, 0.7), ch4(2, 1.1)]));
     outbox.commit();
-    const raised = outbox.readEvents(0, 10).map((e) => JSON.parse(e.payloadJson) as Record<string, unknown>);
+    const raised = outbox.readEvents(0, 10).map(v1);
     expect(raised.map((e) => [e.alarm, e.state])).toEqual([['ch4-alarm', 'raised'], ['ch4-stop', 'raised']]);
     expect(raised[1]).toEqual({
       v: 1, event: 'alarm', g: 'tunnel-gw', state: 'raised', device: 'face', point: 'ch4', alarm: 'ch4-stop', type: 'high',
@@ -98,7 +101,7 @@ describe('alarm state across a restart', () => {
     emit(cleared);
     outbox.commit();
     expect(outbox.readState(ALARM_STATE_PREFIX).size).toBe(0);
-    expect(outbox.readEvents(0, 10).map((e) => JSON.parse(e.payloadJson).state)).toEqual(['raised', 'raised', 'cleared', 'cleared']);
+    expect(outbox.readEvents(0, 10).map((e) => v1(e).state)).toEqual(['raised', 'raised', 'cleared', 'cleared']);
   });
 
   it('keeps a restored stale alarm active without a duplicate raise and reports the whole silence at its clear', () => {

@@ -15,8 +15,16 @@ describe('fieldgate profile', () => {
     expect(profile.samples('e', [row], 0, 1, false)).toMatchObject({ topic: `${base}/telemetry`, qos: 1, retain: false });
     // Live and backlog rows are the same v1 message: a consumer tells them apart by seq, not by topic.
     expect(profile.samples('e', [row], 0, 1, true)).toEqual(profile.samples('e', [row], 0, 1, false));
-    expect(profile.event('e', { seq: 7, ts: 0, topicKind: 'alarm', payloadJson: '{"v":1,"event":"alarm"}' })).toEqual({ topic: `${base}/alarms`, payload: '{"seq":7,"ep":"e","v":1,"event":"alarm"}', qos: 1, retain: false });
-    expect(profile.event('e', { seq: 8, ts: 0, topicKind: 'events', payloadJson: '{"v":1,"event":"outbox-recreated"}' }).topic).toBe(`${base}/events`);
+    const alarm = { state: 'raised', device: 'd', point: 'p', alarm: 'high', type: 'high', severity: 'major', value: 5, limit: 4, ts: 9 } as const;
+    expect(profile.event('e', { seq: 7, ts: 0, event: { kind: 'alarm', alarm } })).toEqual({
+      topic: `${base}/alarms`,
+      payload: '{"seq":7,"ep":"e","v":1,"event":"alarm","g":"gw-1","state":"raised","device":"d","point":"p","alarm":"high","type":"high","severity":"major","value":5,"limit":4,"ts":9}',
+      qos: 1,
+      retain: false,
+    });
+    expect(profile.event('e', { seq: 8, ts: 0, event: { kind: 'outbox-recreated', reason: 'corrupt' } }).topic).toBe(`${base}/events`);
+    // A row this build cannot read goes out as stored, so its seq is filled.
+    expect(profile.event('e', { seq: 9, ts: 0, event: { kind: 'unreadable', stored: 'x', text: '{"v":1,"event":"future"}' } }).payload).toBe('{"seq":9,"ep":"e","v":1,"event":"future"}');
     expect(profile.dropped('e', []).topic).toBe(`${base}/events`);
     expect(profile.outboxCondition({ state: 'disk-full', was: 'ok', pending: 1, ts: 2 }).topic).toBe(`${base}/events`);
   });

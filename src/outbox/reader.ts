@@ -11,6 +11,7 @@ import { Dictionaries } from './dictionary.js';
 import { OutboxError, isCorruption } from './errors.js';
 import { NEEDS_CHECK_FILE } from './open.js';
 import { readCounters, readMeta, type Meta } from './schema.js';
+import { decodeEvent } from '../events.js';
 import type { DropReason, DroppedRange, OutboxStats, SeriesEntry, StoredEvent, StoredSample } from './types.js';
 
 /** Larger than any seq: seqs are assigned one by one and stay far below 2^53. */
@@ -73,7 +74,7 @@ export class OutboxReader {
   /** Events with afterSeq < seq < beforeSeq, ascending. The uplink sends these before any sample. */
   readEvents(afterSeq: number, limit: number, beforeSeq: number = NO_UPPER): StoredEvent[] {
     const rows = this.guard(() => this.q.events.all(afterSeq, beforeSeq, limit) as EventRow[]);
-    return rows.map(([seq, ts, topicKind, payloadJson]) => ({ seq, ts, topicKind, payloadJson }));
+    return rows.map(([seq, ts, kind, payload]) => ({ seq, ts, event: decodeEvent(kind, payload) }));
   }
 
   /** The series dictionary (device/point pairs by index), including pairs created by another process. */

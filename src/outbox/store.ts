@@ -5,6 +5,7 @@
  * and the next grouped commit's fsync makes them durable anyway because the WAL is synced in order.
  */
 import type Database from 'better-sqlite3';
+import { encodeEvent, type GatewayEvent } from '../events.js';
 import type { Logger } from '../log.js';
 import { validateSample } from './codec.js';
 import { OutboxError, isCorruption, isStorageFailure, sqliteCode } from './errors.js';
@@ -163,10 +164,11 @@ export class Outbox extends OutboxReader {
   }
 
   /** Queues an event (alarm), read before samples; `state` commits in the same transaction (state.ts). */
-  appendEvent(topicKind: string, payloadJson: string, state?: StateEntry): void {
+  appendEvent(event: GatewayEvent, state?: StateEntry): void {
     this.assertOpen();
+    const row = encodeEvent(event);
     if (state) this.pendingState.set(state);
-    this.pending.events.push({ ts: this.clock(), kind: topicKind, payload: payloadJson });
+    this.pending.events.push({ ts: this.clock(), kind: row.kind, payload: row.payload });
     this.trim();
     this.arm();
   }

@@ -23,14 +23,8 @@ export interface SeriesEntry {
   point: string;
 }
 
-/** A committed event (alarms later). Events share the seq space with samples and are read before them. */
-export interface StoredEvent {
-  seq: number;
-  /** Gateway clock (ms) when the event was appended. */
-  ts: number;
-  topicKind: string;
-  payloadJson: string;
-}
+/** A committed event: events share the seq space with samples and are read before them (src/events.ts). */
+export type { StoredEvent } from '../events.js';
 
 export type DropReason = 'maxBytes' | 'maxAge' | 'memoryQueueFull';
 export const DROP_REASONS: readonly DropReason[] = ['maxBytes', 'maxAge', 'memoryQueueFull'];

@@ -6,8 +6,6 @@ import { SEVERITIES } from '../config/processing-schema.js';
 import type { StoredAlarm } from './alarms.js';
 import type { AlarmEvent, AlarmType, Severity } from './types.js';
 
-/** The outbox topic kind of alarm events: the uplink publishes them on {prefix}/{gateway}/alarms. */
-export const ALARM_TOPIC_KIND = 'alarm';
 /** Prefix of the active-alarm state keys: `outbox.readState(ALARM_STATE_PREFIX)` at start. */
 export const ALARM_STATE_PREFIX = 'alarm/';
 

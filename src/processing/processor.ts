@@ -32,7 +32,7 @@ const DEFAULT_POLL_MS = 1000;
  * const processor = new Processor(config.devices, { restored: outbox.readState(ALARM_STATE_PREFIX) });
  * const emit = ({ samples, alarms }: ProcessResult) => {
  *   // Events first: committed in the same transaction as their state row, read and published before samples.
- *   for (const a of alarms) outbox.appendEvent(ALARM_TOPIC_KIND, alarmEventJson(gatewayId, a), alarmStateEntry(a));
+ *   for (const a of alarms) outbox.appendEvent({ kind: 'alarm', alarm: a }, alarmStateEntry(a));
  *   outbox.append(samples);
  * };
  * sink = (batch) => emit(processor.process(batch));    // every batch from every source, in arrival order

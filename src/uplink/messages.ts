@@ -3,6 +3,7 @@
  * status (birth and offline), the events (dropped ranges, outbox state, a recreated outbox) and the alarm
  * events. Pure: test/messages-golden.test.ts pins their bytes.
  */
+import type { GatewayEvent } from '../events.js';
 import type { DroppedRange, RecreateReason } from '../outbox/types.js';
 import type { AlarmEvent } from '../processing/types.js';
 import type { DictionaryEntry } from './payload.js';
@@ -49,6 +50,19 @@ export function outboxStateEvent(gatewayId: string, state: string, was: string, 
 /** Why the epoch changed: the outbox was found corrupt, not an outbox, newer, or deleted, and started anew. */
 export function outboxRecreatedEvent(gatewayId: string, report: { reason: RecreateReason | string; error?: string; movedTo?: string | null }): string {
   return JSON.stringify({ v: 1, event: 'outbox-recreated', g: gatewayId, reason: report.reason, error: report.error, movedTo: report.movedTo });
+}
+
+/** The v1 JSON of a stored event, before its (epoch, seq) is put in front. */
+export function eventJson(gatewayId: string, e: GatewayEvent): string {
+  switch (e.kind) {
+    case 'alarm':
+      return alarmEventJson(gatewayId, e.alarm);
+    case 'outbox-recreated':
+      return outboxRecreatedEvent(gatewayId, e);
+    case 'unreadable':
+      // Sent as stored, so the consumer sees the seq filled and can read what there is.
+      return e.text;
+  }
 }
 
 /**

@@ -4,6 +4,7 @@
  * session and acknowledges them; it never builds a payload. fieldgate's own v1 format is
  * profiles/fieldgate/; another standard (Sparkplug B) is another folder beside it.
  */
+import type { Command, CommandResult } from '../commands/types.js';
 import type { DroppedRange, StoredEvent, StoredSample } from '../outbox/types.js';
 import type { DictionaryEntry } from './payload.js';
 
@@ -33,6 +34,23 @@ export interface OutboxCondition {
 
 export type StoredRow = StoredSample & { series: number };
 
+/** A topic filter the profile listens on; subscribed before every birth. */
+export interface Subscription {
+  filter: string;
+  qos: 0 | 1;
+}
+
+/** What an inbound message means, as the profile parsed it; the gateway routes each kind. */
+export type Inbound =
+  /** A command for the guard (src/commands): parsed, not yet judged. */
+  | { kind: 'command'; command: Command }
+  /** A message on a command topic that could not be parsed; answered when it carried an id. */
+  | { kind: 'invalid'; reason: string; id?: string }
+  /** The host asks for every birth again (Sparkplug NCMD Node Control/Rebirth). */
+  | { kind: 'rebirth' }
+  /** The primary host application's state (Sparkplug STATE). */
+  | { kind: 'host-state'; online: boolean; ts: number };
+
 export interface UplinkProfile {
   readonly name: string;
   /** The will of the next dial; asked at every connect, since a profile's may change between sessions. */
@@ -48,4 +66,10 @@ export interface UplinkProfile {
   /** Samples the outbox had to drop, so a consumer knows the gap is final. */
   dropped(epoch: string, ranges: readonly DroppedRange[]): Outgoing;
   outboxCondition(condition: OutboxCondition): Outgoing;
+  /** Topic filters to subscribe (commands, host state); empty when the profile takes nothing in. */
+  subscriptions(): Subscription[];
+  /** Parses one inbound message; null when the topic is none of this profile's. Never throws. */
+  inbound(topic: string, payload: Buffer): Inbound | null;
+  /** The answer to a command, published at once (its audit event goes through the outbox). */
+  commandResult(result: CommandResult): Outgoing;
 }

@@ -5,7 +5,7 @@
  */
 import type { PayloadFormat } from '../../payload.js';
 import { encodeCompactSeries, encodeJson } from '../../payload.js';
-import { birthStatus, droppedEvent, offlineStatus, outboxStateEvent, withSeq } from '../../messages.js';
+import { birthStatus, droppedEvent, eventJson, offlineStatus, outboxStateEvent, withSeq } from '../../messages.js';
 import type { UplinkProfile } from '../../profile.js';
 
 export interface FieldgateTopics {
@@ -13,11 +13,14 @@ export interface FieldgateTopics {
   status: string;
   events: string;
   alarms: string;
+  /** Commands in: `cmd/write`, `cmd/alarm`; results out on `cmd/result`. */
+  commands: string;
+  results: string;
 }
 
 export function topicsFor(prefix: string, gatewayId: string): FieldgateTopics {
   const base = `${prefix}/${gatewayId}`;
-  return { telemetry: `${base}/telemetry`, status: `${base}/status`, events: `${base}/events`, alarms: `${base}/alarms` };
+  return { telemetry: `${base}/telemetry`, status: `${base}/status`, events: `${base}/events`, alarms: `${base}/alarms`, commands: `${base}/cmd`, results: `${base}/cmd/result` };
 }
 
 export interface FieldgateProfileOptions {
@@ -42,12 +45,16 @@ export function fieldgateProfile(o: FieldgateProfileOptions): UplinkProfile & { 
       retain: false,
     }),
     event: (epoch, e) => ({
-      topic: e.topicKind === 'alarm' || e.topicKind === 'alarms' ? topics.alarms : topics.events,
-      payload: withSeq(e.payloadJson, e.seq, epoch),
+      topic: e.event.kind === 'alarm' ? topics.alarms : topics.events,
+      payload: withSeq(eventJson(g, e.event), e.seq, epoch),
       qos: 1,
       retain: false,
     }),
     dropped: (epoch, ranges) => ({ topic: topics.events, payload: droppedEvent(g, epoch, ranges), qos: 1, retain: false }),
     outboxCondition: (c) => ({ topic: topics.events, payload: outboxStateEvent(g, c.state, c.was, c.pending, c.ts), qos: 1, retain: false }),
+    // Commands are parsed by profiles/fieldgate/commands.ts once the guard exists; until then nothing is taken in.
+    subscriptions: () => [],
+    inbound: () => null,
+    commandResult: (r) => ({ topic: topics.results, payload: JSON.stringify(r), qos: 1, retain: false }),
   };
 }
