@@ -21,6 +21,14 @@ export interface DeviceHealth {
   lastGoodTs?: number;
   lastError?: string;
   backoffMs: number;
+  /** Transactions that got a reply (data or a Modbus exception): what commissioning compares with requests. */
+  replies?: number;
+  /** Modbus exceptions by code ("2": illegal data address), so a wrong register number shows as such. */
+  exceptions?: Record<string, number>;
+  /** Request to reply of the last answered transaction, ms. */
+  lastResponseMs?: number;
+  /** The last answered transactions' response times, ms, oldest first (at most 64): enough for a p95. */
+  recentResponseMs?: number[];
 }
 
 export interface Source {

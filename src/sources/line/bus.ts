@@ -86,6 +86,7 @@ export class LineBus extends LoopedBus<Run> implements Source {
   private readonly matching: Run[];
   private readonly catchAll: Run[];
   private readonly busErrors: LineBusHealth['errors'] = {};
+  private lastRaw: { text: string; ts: number } | undefined;
   private pending: Pending | undefined;
   private lastTransactionEnd = 0;
 
@@ -134,6 +135,11 @@ export class LineBus extends LoopedBus<Run> implements Source {
     return { lines: this.framer.lines, errors: { ...this.busErrors } };
   }
 
+  /** The last non-empty line received, raw (lossy UTF-8, at most 200 characters), and when: for commissioning. */
+  lastLine(): { text: string; ts: number } | undefined {
+    return this.lastRaw && { ...this.lastRaw };
+  }
+
   /** Ends at once, even while a query waits for its reply, and closes the port or destroys the socket. */
   async stop(): Promise<void> {
     const stopping = this.loop.stop();
@@ -167,6 +173,7 @@ export class LineBus extends LoopedBus<Run> implements Source {
       const ts = this.now();
       // Lossy decoding is enough to route; the device decodes strictly after its checksum.
       const text = line.toString('utf8');
+      this.lastRaw = { text: text.slice(0, 200), ts };
       const p = this.pending;
       if (p) {
         const dev = p.run.device;

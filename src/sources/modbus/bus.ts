@@ -176,10 +176,19 @@ export class ModbusBus extends LoopedBus<DeviceRun> {
       if (pause > 0) await this.loop.sleep(pause);
       if (!this.loop.running) break;
       run.health.requests++;
+      const sent = monotonic();
       try {
-        return await this.link.read(run.device.unit, request.fc, request.address, request.count);
+        const data = await this.link.read(run.device.unit, request.fc, request.address, request.count);
+        noteReply(run.health, monotonic() - sent);
+        return data;
       } catch (err) {
         last = err instanceof ModbusError ? err : new ModbusError('disconnected', String(err));
+        if (last.kind === 'exception') {
+          // An exception is a reply: it times the unit, and its code says what the unit refused.
+          noteReply(run.health, monotonic() - sent);
+          const ex = (run.health.exceptions ??= {});
+          ex[String(last.code)] = (ex[String(last.code)] ?? 0) + 1;
+        }
         if (last.linkLost) throw last;
         if (last.kind === 'exception' && last.code !== 6) throw last;
         if (last.kind === 'exception' && cfg.busyRetryMs > 0) await this.loop.sleep(cfg.busyRetryMs);
@@ -213,4 +222,15 @@ export class ModbusBus extends LoopedBus<DeviceRun> {
       e.message,
     );
   }
+}
+
+/** Response times kept per device for the commissioning view's p95: a bounded window, not a history. */
+const RESPONSE_WINDOW = 64;
+
+function noteReply(h: DeviceHealth, ms: number): void {
+  h.replies = (h.replies ?? 0) + 1;
+  h.lastResponseMs = Math.round(ms * 10) / 10;
+  const w = (h.recentResponseMs ??= []);
+  w.push(h.lastResponseMs);
+  if (w.length > RESPONSE_WINDOW) w.shift();
 }
