@@ -257,11 +257,15 @@ export async function startStatusServer(options: StatusServerOptions): Promise<S
           json(req, res, 200, state.allHistory());
           return;
         }
-        const series = device && point ? state.history(device, point) : undefined;
-        if (!series) json(req, res, 404, { error: 'not-found', message: `no readings of ${device ?? '?'}/${point ?? '?'}: give device= and point= of a configured point` });
-        else json(req, res, 200, { device, point, ...series });
+        const config = gateway().config;
+        const chart = device && point ? state.chart(config, device, point) : device ? state.deviceChart(config, device) : undefined;
+        if (!chart) json(req, res, 404, { error: 'not-found', message: `no readings of ${device ?? '?'}/${point ?? '?'}: give device= (and point=) of a configured device` });
+        else json(req, res, 200, chart);
         return;
       }
+      case '/api/alarms':
+        json(req, res, 200, { size: state.journal.size, entries: state.journal.entries() });
+        return;
       case '/events':
         events(req, res);
         return;
@@ -271,7 +275,7 @@ export async function startStatusServer(options: StatusServerOptions): Promise<S
         return;
       }
       default:
-        json(req, res, 404, { error: 'not-found', message: `no route ${path}; try /, /api/status, /api/history, /events, /healthz, /metrics` });
+        json(req, res, 404, { error: 'not-found', message: `no route ${path}; try /, /api/status, /api/history, /api/alarms, /events, /healthz, /metrics` });
     }
   };
 

@@ -13,6 +13,9 @@ import type { Quality, Sample, SampleValue } from '../sample.js';
 import type { DeviceHealth } from '../sources/types.js';
 import { DEFAULT_HEALTH_RULES, evaluateHealth, staleAfterMs, type HealthRules } from './health.js';
 import { PointHistory, plottable, type HistorySeries } from './history.js';
+import { limitsOf, marksOf, type PointChart } from './charts.js';
+import { busCommissioning } from './commissioning.js';
+import { AlarmJournal, DEFAULT_JOURNAL_SIZE } from './journal.js';
 import { StatusMetrics } from './metrics.js';
 import { alarmKey, describeBus, unitsOf, withUnit, withoutCredentials, type Units } from './views.js';
 import type { AlarmInput, AlarmView, BusView, DeviceView, OutboxView, PointView, StatusGateway, StatusSnapshot, StatusSource, UplinkView } from './types.js';
@@ -26,6 +29,8 @@ export interface StatusStateOptions {
   historyMs?: number;
   /** Alarm events kept for the "recent" list. Default 50. */
   recentAlarms?: number;
+  /** Entries the alarm journal keeps (raises, clears, acknowledgements, shelves). Default 200. */
+  journalSize?: number;
   health?: Partial<HealthRules>;
   /** Node.js process metrics (memory, CPU, event loop) on /metrics. Default true. */
   processMetrics?: boolean;
@@ -51,6 +56,7 @@ export class StatusState {
   readonly startedAt: number;
   readonly metrics: StatusMetrics;
   readonly rules: HealthRules;
+  readonly journal: AlarmJournal;
   private readonly now: () => number;
   private readonly bucketMs: number;
   private readonly historyMs: number;
@@ -74,6 +80,7 @@ export class StatusState {
     this.bucketMs = options.bucketMs ?? 20_000;
     this.historyMs = options.historyMs ?? 3_600_000;
     this.recentMax = options.recentAlarms ?? 50;
+    this.journal = new AlarmJournal(options.journalSize ?? DEFAULT_JOURNAL_SIZE);
     this.rules = { ...DEFAULT_HEALTH_RULES, ...options.health };
     this.metrics = new StatusMetrics({ processMetrics: options.processMetrics });
     this.startedAt = this.now();
@@ -101,13 +108,17 @@ export class StatusState {
       p.reason = s.reason;
       p.ts = s.ts;
       p.counts[s.quality]++;
-      if (s.quality === 'bad') continue;
+      if (s.quality === 'bad') {
+        // Nothing to draw, but the chart shows the stretch as bad rather than as a silent gap.
+        p.history?.add(s.ts, undefined, 'bad');
+        continue;
+      }
       if (s.quality === 'good') {
         p.goodValue = s.value;
         p.goodTs = s.ts;
       }
       const v = plottable(s.value);
-      if (v !== undefined) (p.history ??= new PointHistory(this.bucketMs, this.historyMs)).add(s.ts, v);
+      if (v !== undefined) (p.history ??= new PointHistory(this.bucketMs, this.historyMs)).add(s.ts, v, s.quality);
     }
   }
 
@@ -134,6 +145,7 @@ export class StatusState {
     } else {
       this.active.delete(key);
     }
+    this.journal.alarm(e);
     this.recent.unshift(view);
     if (this.recent.length > this.recentMax) this.recent.length = this.recentMax;
     this.changed();
@@ -193,6 +205,26 @@ export class StatusState {
     return p.history?.series(this.now() - this.historyMs) ?? { bucketMs: this.bucketMs, t: [], min: [], max: [], last: [] };
   }
 
+  /** One point's chart: its hour with means and qualities, the window's figures, its limits and alarm marks. */
+  chart(config: Config, device: string, point: string): PointChart | undefined {
+    const p = this.points.get(device)?.get(point);
+    const configured = config.devices.find((d) => d.id === device)?.points.some((q) => q.id === point);
+    if (!p && !configured) return undefined;
+    const since = this.now() - this.historyMs;
+    const series = p?.history?.chart(since) ?? new PointHistory(this.bucketMs, this.bucketMs).chart(since);
+    const unit = unitsOf(config).get(device, point);
+    return { device, point, ...(unit ? { unit } : {}), ...series, limits: limitsOf(config, device, point), marks: marksOf(this.journal.forPoint(device, point, since)) };
+  }
+
+  /** Every point of a device, for overlaying those that share a unit; undefined for an unknown device. */
+  deviceChart(config: Config, device: string): { device: string; bucketMs: number; points: PointChart[] } | undefined {
+    const d = config.devices.find((x) => x.id === device);
+    if (!d) return undefined;
+    const ids = new Set([...d.points.map((p) => p.id), ...(this.points.get(device)?.keys() ?? [])]);
+    const points = [...ids].map((id) => this.chart(config, device, id)!).filter((c) => c.t.length > 0 || c.bad.length > 0);
+    return { device, bucketMs: this.bucketMs, points };
+  }
+
   /** Every point's history, last values only: what the page's small plots need at load. */
   allHistory(): { bucketMs: number; points: Array<{ device: string; point: string; t: number[]; last: number[] }> } {
     const since = this.now() - this.historyMs;
@@ -223,9 +255,11 @@ export class StatusState {
       const source = gateway.buses.find((b) => b.id === bc.id);
       if (source && !this.firstSeen.has(source)) this.firstSeen.set(source, now);
       const since = source ? this.firstSeen.get(source)! : now;
-      const health = new Map((source?.health() ?? []).map((h) => [h.device, h]));
+      const healths = source?.health() ?? [];
+      const health = new Map(healths.map((h) => [h.device, h]));
       const devices = config.devices.filter((d) => d.bus === bc.id).map((d) => this.deviceView(d, health.get(d.id), since, units, worst));
-      return { id: bc.id, transport: bc.transport, target: describeBus(bc), link: source?.linkState ?? 'unknown', devices };
+      const commissioning = busCommissioning(bc, config, source, healths);
+      return { id: bc.id, transport: bc.transport, target: describeBus(bc), link: source?.linkState ?? 'unknown', devices, commissioning };
     });
     const partial = {
       v: 1 as const,

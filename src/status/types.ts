@@ -9,12 +9,17 @@ import type { AlarmEvent } from '../processing/types.js';
 import type { Quality, SampleValue } from '../sample.js';
 import type { DeviceHealth, LinkState } from '../sources/types.js';
 import type { UplinkStats } from '../uplink/uplink.js';
+import type { LineBusCounters, UnitCommissioning } from './commissioning.js';
 import type { Bucket } from './history.js';
 
 export interface StatusSource {
   readonly id: string;
   readonly linkState: LinkState;
   health(): DeviceHealth[];
+  /** A line bus: what it received that no device took. */
+  busHealth?(): { lines: number; errors: { readonly [kind: string]: number | undefined } };
+  /** A line bus: the last raw line it received. */
+  lastLine?(): { text: string; ts: number } | undefined;
 }
 
 export interface StatusSession {
@@ -103,6 +108,8 @@ export interface BusView {
   target: string;
   link: LinkState | 'unknown';
   devices: DeviceView[];
+  /** Per unit: requests, replies, faults by kind, response times and the likely cause in words. */
+  commissioning: { units: UnitCommissioning[]; cause?: string; line?: LineBusCounters };
 }
 
 export interface UplinkView {

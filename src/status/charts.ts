@@ -1,0 +1,46 @@
+/**
+ * What a point's chart needs beside its readings: the alarm limits it is held against (drawn as lines) and
+ * the alarm raises and clears of the window (drawn as marks), read from the configuration and the journal.
+ * No new data path: the readings are the bounded history ring the page already keeps.
+ */
+import type { Config } from '../config/schema.js';
+import type { ChartSeries } from './history.js';
+import type { JournalEntry } from './journal.js';
+
+export interface ChartLimit {
+  alarm: string;
+  type: 'low' | 'high';
+  limit: number;
+  severity: string;
+  hysteresis: number;
+}
+
+export interface ChartMark {
+  ts: number;
+  kind: JournalEntry['kind'];
+  alarm: string;
+  severity: string;
+  value: number | null;
+}
+
+export interface PointChart extends ChartSeries {
+  device: string;
+  point: string;
+  unit?: string;
+  limits: ChartLimit[];
+  marks: ChartMark[];
+}
+
+/** The level alarms of a point (low and high); a rate of change or stale alarm has no line to draw. */
+export function limitsOf(config: Config, device: string, point: string): ChartLimit[] {
+  const p = config.devices.find((d) => d.id === device)?.points.find((q) => q.id === point);
+  const out: ChartLimit[] = [];
+  for (const a of p?.alarms ?? []) {
+    if (a.type !== 'low' && a.type !== 'high') continue;
+    out.push({ alarm: a.id ?? a.type, type: a.type, limit: a.limit, severity: a.severity, hysteresis: a.hysteresis });
+  }
+  return out;
+}
+
+export const marksOf = (entries: JournalEntry[]): ChartMark[] =>
+  entries.map((e) => ({ ts: e.ts, kind: e.kind, alarm: e.alarm, severity: e.severity, value: e.value }));
