@@ -70,6 +70,9 @@ export interface UplinkProfile {
   subscriptions(): Subscription[];
   /** Parses one inbound message; null when the topic is none of this profile's. Never throws. */
   inbound(topic: string, payload: Buffer): Inbound | null;
-  /** The answer to a command, published at once (its audit event goes through the outbox). */
-  commandResult(result: CommandResult): Outgoing;
+  /**
+   * The answer to a command, published at once (its audit event goes through the outbox); null when the
+   * profile has no result message (Sparkplug answers a DCMD with the new value in DDATA).
+   */
+  commandResult(result: CommandResult): Outgoing | null;
 }
