@@ -153,6 +153,26 @@ for (const [name, make] of [['MqttSession on an embedded broker', realHarness], 
       expect(got).toEqual(['in/cmd/write a', 'in/cmd/write b']);
     });
 
+    it('fences: once fence() resolves, the broker has every QoS 0 publish sent before it; it fails when not connected', async () => {
+      h = await make();
+      await expect(h.session.fence()).rejects.toThrow();
+      await h.up();
+      const sent = Array.from({ length: 50 }, (_, i) => h!.session.publish('out/q0', `m${i}`, 0));
+      await Promise.all(sent);
+      await h.session.fence();
+      // The broker took all 50 before it answered the fence; its subscriber sees them without loss.
+      await until(() => h!.received().length === 50, 'every QoS 0 message');
+      expect(h.received().map((m) => m.payload)).toEqual(Array.from({ length: 50 }, (_, i) => `m${i}`));
+    });
+
+    it('publishes a last message with the QoS and retain asked (a Sparkplug NDEATH is not retained)', async () => {
+      h = await make();
+      await h.up();
+      await h.session.close({ topic: 'out/death', payload: Buffer.from([1, 2, 3]), qos: 1, retain: false });
+      await until(() => h!.received().length === 1, 'the last message');
+      expect(h.received()).toEqual([{ topic: 'out/death', payload: '\u0001\u0002\u0003', retain: false }]);
+    });
+
     it('publishes the last message retained at close, once, and nothing after', async () => {
       h = await make();
       await h.up();

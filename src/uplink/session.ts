@@ -210,8 +210,21 @@ export class MqttSession extends EventEmitter {
     });
   }
 
+  /**
+   * Resolves once the broker has handled every packet this connection sent before it. A broker reads one
+   * connection's packets in order and answers an UNSUBSCRIBE only after it (MQTT 3.1.1 3.10.4, 5.0 3.10.4),
+   * so the UNSUBACK of a filter nobody subscribed proves that the QoS 0 publishes before it arrived: this is
+   * how a profile whose data is QoS 0 (Sparkplug) still learns the broker took it. Costs about 20 bytes a
+   * round trip and needs no ACL entry; rejects when the connection is lost first.
+   */
+  fence(): Promise<void> {
+    const client = this.client;
+    if (!client || this.state !== 'connected') return Promise.reject(new Error('MQTT not connected'));
+    return new Promise((resolve, reject) => client.unsubscribe(FENCE_FILTER, (err) => (err && !isNoSubscription(err) ? reject(err) : resolve())));
+  }
+
   /** Publishes a last message (the offline status) if connected, then disconnects cleanly. */
-  async close(last?: { topic: string; payload: string }, timeoutMs = 2000): Promise<void> {
+  async close(last?: { topic: string; payload: string | Buffer; qos?: 0 | 1; retain?: boolean }, timeoutMs = 2000): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     clearTimeout(this.timer);
@@ -220,7 +233,7 @@ export class MqttSession extends EventEmitter {
     if (client) {
       if (last && this.state === 'connected') {
         await Promise.race([
-          new Promise<void>((resolve) => client.publish(last.topic, last.payload, { qos: 1, retain: true }, () => resolve())),
+          new Promise<void>((resolve) => client.publish(last.topic, last.payload, { qos: last.qos ?? 1, retain: last.retain ?? true }, () => resolve())),
           new Promise<void>((resolve) => setTimeout(resolve, timeoutMs).unref()),
         ]);
       }
@@ -231,6 +244,14 @@ export class MqttSession extends EventEmitter {
     }
     this.setState('closed');
   }
+}
+
+/** A filter no one subscribes to: its UNSUBSCRIBE only fences the packets before it. */
+const FENCE_FILTER = 'fieldgate/fence';
+
+/** MQTT 5 answers an UNSUBSCRIBE of an unknown filter with reason 0x11, which MQTT.js reports as an error. */
+function isNoSubscription(err: Error): boolean {
+  return /no subscription/i.test(err.message) || (err as { code?: number }).code === 17;
 }
 
 function willOf(will: SessionOptions['will']): IClientOptions['will'] {

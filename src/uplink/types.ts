@@ -16,8 +16,10 @@ export interface Session {
   publish(topic: string, payload: string | Buffer, qos: 0 | 1, retain?: boolean): Promise<void>;
   /** Subscribes now and again at every connect, before the session counts as connected. */
   subscribe(filter: string, qos: 0 | 1): Promise<void>;
+  /** Resolves once the broker handled every packet sent before it (the proof of receipt for QoS 0 data). */
+  fence(): Promise<void>;
   /** Publishes a last message (the offline status) if connected, then disconnects cleanly. Idempotent. */
-  close(last?: { topic: string; payload: string }): Promise<void>;
+  close(last?: { topic: string; payload: string | Buffer; qos?: 0 | 1; retain?: boolean }): Promise<void>;
   on(event: 'state', listener: (state: SessionState, reason?: string) => void): this;
   on(event: 'message', listener: (topic: string, payload: Buffer) => void): this;
 }

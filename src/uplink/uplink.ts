@@ -147,7 +147,7 @@ export class Uplink {
     this.timers.clearTimeout(this.rateTimer);
     this.flushAcks();
     const last = this.profile.offline();
-    await this.deps.session.close({ topic: last.topic, payload: last.payload.toString() });
+    await this.deps.session.close(last);
     this.flushAcks();
   }
 

@@ -9,6 +9,8 @@ import type { Session, SessionState } from '../../src/uplink/types.js';
 export interface Recorded {
   topic: string;
   payload: string;
+  /** The payload as sent (a Sparkplug payload is binary). */
+  bytes: Buffer;
   qos: 0 | 1;
   retain: boolean;
 }
@@ -47,9 +49,17 @@ export class RecordingSession extends EventEmitter implements Session {
 
   publish(topic: string, payload: string | Buffer, qos: 0 | 1, retain = false): Promise<void> {
     if (!this.connected) return Promise.reject(new Error('MQTT not connected'));
-    this.published.push({ topic, payload: payload.toString(), qos, retain });
+    this.published.push({ topic, payload: payload.toString(), bytes: Buffer.from(payload), qos, retain });
     this.calls.push(`publish ${topic}`);
     if (!this.holdAcks || qos === 0) return Promise.resolve();
+    return new Promise((resolve, reject) => this.held.push({ resolve, reject }));
+  }
+
+  /** Answers like a held PUBACK: in order behind the publishes before it, failed by drop(). */
+  fence(): Promise<void> {
+    if (!this.connected) return Promise.reject(new Error('MQTT not connected'));
+    this.calls.push('fence');
+    if (!this.holdAcks) return Promise.resolve();
     return new Promise((resolve, reject) => this.held.push({ resolve, reject }));
   }
 
@@ -76,10 +86,10 @@ export class RecordingSession extends EventEmitter implements Session {
     return this.held.length;
   }
 
-  async close(last?: { topic: string; payload: string }): Promise<void> {
+  async close(last?: { topic: string; payload: string | Buffer; qos?: 0 | 1; retain?: boolean }): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    if (last && this.connected) this.published.push({ topic: last.topic, payload: last.payload, qos: 1, retain: true });
+    if (last && this.connected) this.published.push({ topic: last.topic, payload: last.payload.toString(), bytes: Buffer.from(last.payload), qos: last.qos ?? 1, retain: last.retain ?? true });
     this.release();
     this.connected = false;
     this.emit('state', 'closed' satisfies SessionState);
