@@ -21,3 +21,13 @@ export const realTimers: Timers = {
     if (handle) clearTimeout(handle.id as NodeJS.Timeout);
   },
 };
+
+/** Real timers that do not keep the process alive on their own (the outbox's commit: close() commits what is left). */
+export const backgroundTimers: Timers = {
+  ...realTimers,
+  setTimeout: (fn, ms) => {
+    const t = setTimeout(fn, ms);
+    t.unref();
+    return { id: t };
+  },
+};

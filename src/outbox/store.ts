@@ -7,7 +7,9 @@
 import type Database from 'better-sqlite3';
 import { encodeEvent, type GatewayEvent } from '../events.js';
 import type { Logger } from '../log.js';
+import { backgroundTimers } from '../timers.js';
 import { validateSample } from './codec.js';
+import { CommitSchedule } from './commit-schedule.js';
 import { OutboxError, isCorruption, isStorageFailure, sqliteCode } from './errors.js';
 import { Limits, ProbeDone } from './limits.js';
 import { openReader, openWritable } from './open.js';
@@ -38,7 +40,7 @@ export class Outbox extends OutboxReader {
   readonly startupReport: StartupReport;
   private readonly log: Logger;
   private readonly clock: () => number;
-  private readonly opts: Required<Omit<OutboxOptions, 'logger' | 'clock' | 'faultInjector' | 'dir'>>;
+  private readonly opts: Required<Omit<OutboxOptions, 'logger' | 'clock' | 'faultInjector' | 'dir' | 'timers'>>;
   private readonly faultInjector?: () => void;
   private readonly retention: Retention;
   private readonly limits: Limits;
@@ -51,7 +53,9 @@ export class Outbox extends OutboxReader {
   private failedAcks: Array<[number, number]> = [];
   private nextSeq: number;
   private state: OutboxState = 'ok';
-  private timer: NodeJS.Timeout | null = null;
+  private readonly schedule: CommitSchedule;
+  /** Insert transactions (each one fsync) since open: what an SD card's wear budget counts. */
+  private commits = 0;
   private nextHousekeeping = -Infinity;
   private readonly housekeepingEveryMs: number;
   private readonly listeners = new Set<(lastSeq: number) => void>();
@@ -117,6 +121,7 @@ export class Outbox extends OutboxReader {
       },
     });
     this.w = prepareWrites(db);
+    this.schedule = new CommitSchedule(options.timers ?? backgroundTimers, this.opts.commitIntervalMs, () => this.commit());
     this.pending = new Pending(this.opts.maxPendingSamples, MAX_PENDING_EVENTS);
     const insert = (n: number) => {
       this.faultInjector?.();
@@ -151,7 +156,7 @@ export class Outbox extends OutboxReader {
     this.log.info({ dir: options.dir, ...this.startupReport }, created ? 'outbox created' : 'outbox opened');
   }
 
-  /** Queues samples; the commit timer writes them within commitIntervalMs. Do not mutate them afterwards. */
+  /** Queues samples, committed within commitIntervalMs (sooner after commitSoon). Do not mutate them afterwards. */
   append(samples: readonly SampleInput[]): void {
     this.assertOpen();
     if (samples.length === 0) return;
@@ -160,7 +165,7 @@ export class Outbox extends OutboxReader {
     // A burst larger than the queue while storage works: write now instead of dropping.
     if (this.state === 'ok' && this.pending.samples.length > this.opts.maxPendingSamples) this.commit();
     this.trim();
-    this.arm();
+    this.schedule.queued();
   }
 
   /** Queues an event (alarm), read before samples; `state` commits in the same transaction (state.ts). */
@@ -170,13 +175,26 @@ export class Outbox extends OutboxReader {
     if (state) this.pendingState.set(state);
     this.pending.events.push({ ts: this.clock(), kind: row.kind, payload: row.payload });
     this.trim();
-    this.arm();
+    this.schedule.queued();
+  }
+
+  /**
+   * What was queued completes a poll cycle or a burst of readings: it is committed as soon as no source is
+   * mid-cycle (sourceBusy) and the last grouped commit is one commitIntervalMs old (commit-schedule.ts).
+   */
+  commitSoon(): void {
+    if (!this.closed) this.schedule.soon();
+  }
+
+  /** A source started a poll cycle (true) or has nothing due any more (false): a commit waits for busy sources. */
+  sourceBusy(id: string, busy: boolean): void {
+    this.schedule.source(id, busy);
   }
 
   /** Writes everything queued now. Returns the number of rows committed (0 while storage refuses). */
   commit(): number {
     if (this.closed) return 0;
-    this.disarm();
+    this.schedule.cancel();
     this.watch.check();
     this.maintain();
     let committed = 0;
@@ -190,8 +208,8 @@ export class Outbox extends OutboxReader {
     } catch (err) {
       this.onFailure(err);
     }
+    this.schedule.committed(committed > 0, this.pending.count > 0 || this.failedAcks.length > 0);
     if (committed > 0) this.notify();
-    if (this.pending.count > 0 || this.failedAcks.length > 0) this.arm();
     return committed;
   }
 
@@ -215,7 +233,7 @@ export class Outbox extends OutboxReader {
       // Keep them: the rows stay readable meanwhile, which at worst means a duplicate the consumer drops.
       this.failedAcks.push(...ranges.map(([a, b]): [number, number] => [a, b]));
       this.onFailure(err);
-      this.arm();
+      this.schedule.queued();
       return 0;
     }
   }
@@ -291,6 +309,7 @@ export class Outbox extends OutboxReader {
       state: this.state,
       maxBytes: this.opts.maxBytes,
       pending: this.pending.count,
+      commits: this.commits,
       dropped: { ...base.dropped, memoryQueueFull: base.dropped.memoryQueueFull + this.pending.dropped },
     };
   }
@@ -300,7 +319,7 @@ export class Outbox extends OutboxReader {
     if (this.closed) return;
     this.commit();
     this.closed = true;
-    this.disarm();
+    this.schedule.cancel();
     const lost = this.pending.count;
     if (lost > 0) this.log.error({ lost, state: this.state }, 'outbox closed with uncommitted readings; they are lost');
     try {
@@ -358,6 +377,7 @@ export class Outbox extends OutboxReader {
     } finally {
       this.fresh = undefined;
     }
+    this.commits++;
     this.recent.add(fresh);
     this.dict.keep();
     this.pending.committed(n);
@@ -416,21 +436,6 @@ export class Outbox extends OutboxReader {
         this.log.error({ err }, 'outbox onCommit listener threw');
       }
     }
-  }
-
-  private arm(): void {
-    if (this.timer || this.closed) return;
-    this.timer = setTimeout(() => {
-      this.timer = null;
-      this.commit();
-    }, this.opts.commitIntervalMs);
-    // The commit timer alone must not keep a process alive; close() commits what is left.
-    this.timer.unref();
-  }
-
-  private disarm(): void {
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = null;
   }
 
   private assertOpen(): void {

@@ -1,6 +1,7 @@
 /** Public types of the outbox: the durable store-and-forward buffer between acquisition and the uplink. */
 import type { Logger } from '../log.js';
 import type { Sample } from '../sample.js';
+import type { Timers } from '../timers.js';
 
 /** Bit 0 of `flags`: the timestamp came from an unsynchronised clock. Bits 1..25 are free for later use. */
 export const FLAG_TS_UNTRUSTED = 1;
@@ -76,6 +77,8 @@ export interface OutboxStats {
   dropped: Record<DropReason, number>;
   /** Samples and events waiting in memory for the next commit. */
   pending: number;
+  /** Writer only: insert transactions since open, each one fsync (commit-schedule.ts decides when). */
+  commits?: number;
 }
 
 /** Why the database found at start was replaced by a new one (`deleted`: removed while the gateway ran). */
@@ -99,13 +102,15 @@ export interface OutboxOptions {
   maxBytes?: number;
   /** Samples older than this (by their ts) are dropped. Default 720 (30 days). */
   maxAgeHours?: number;
-  /** Grouped-commit interval: one fsync'd transaction per interval. Default 250. */
+  /** The longest a queued sample waits for its commit, and the shortest gap between two grouped commits. Default 250. */
   commitIntervalMs?: number;
   /** Bound of the in-memory queue while storage refuses writes. Default 100_000. */
   maxPendingSamples?: number;
   logger: Logger;
   /** Milliseconds since the epoch; injectable for retention and drop spans. Default Date.now. */
   clock?: () => number;
+  /** The commit schedule's clock and timers (a manual clock in tests). Default: real timers that do not hold the process open. */
+  timers?: Timers;
   /** Test seam: runs inside each commit transaction before any insert; throw to simulate a storage error. */
   faultInjector?: () => void;
 }
