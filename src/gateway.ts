@@ -164,13 +164,19 @@ export function startGateway(initial: Config, logger: Logger, options: GatewayOp
       logger.error({ err }, `${what} failed`);
     }
   };
-  const sink = (samples: Sample[]) => guarded('processing samples', () => deliver(processor.process(clock.stamp(samples))));
+  // A sink call is one poll's samples (or one line's): committed as soon as no other bus is mid-poll.
+  const sink = (samples: Sample[]) =>
+    guarded('processing samples', () => {
+      deliver(processor.process(clock.stamp(samples)));
+      outbox.commitSoon();
+    });
   const ticker = setInterval(() => guarded('processing tick', () => deliver(processor.tick(Date.now()))), 1000);
   ticker.unref();
 
   const startSources = (c: Config) =>
     c.buses.map((bus) => {
-      const source = createSource(bus, c.devices.filter((d) => d.bus === bus.id), { logger, sink });
+      const cycle = (busy: boolean) => outbox.sourceBusy(bus.id, busy);
+      const source = createSource(bus, c.devices.filter((d) => d.bus === bus.id), { logger, sink, cycle });
       source.start();
       return source;
     });
@@ -212,6 +218,7 @@ export function startGateway(initial: Config, logger: Logger, options: GatewayOp
       if (coreOf(next) !== coreOf(config)) return 'restart';
       // Sources stop between two polls; what they acquired is committed before the new plan starts.
       await Promise.all(buses.map((b) => b.stop()));
+      for (const b of buses) outbox.sourceBusy(b.id, false);
       outbox.commit();
       config = next;
       registerPoints(next);

@@ -42,4 +42,9 @@ export interface Source {
 export interface SourceDeps {
   logger: Logger;
   sink: (samples: Sample[]) => void;
+  /**
+   * True when the bus starts a poll, false when nothing is due any more or its link is lost: the outbox groups
+   * the samples of buses polling in step into one commit instead of one per bus.
+   */
+  cycle?: (busy: boolean) => void;
 }

@@ -38,6 +38,7 @@ import { RateLimitedLog } from '../ratelog.js';
 export interface LineBusDeps {
   logger: Logger;
   sink: (samples: Sample[]) => void;
+  cycle?: (busy: boolean) => void;
   /** Wall clock for sample timestamps; default Date.now. */
   now?: () => number;
   /** For tests: a link other than the serial port or socket the config names. */
@@ -149,7 +150,8 @@ export class LineBus extends LoopedBus<Run> implements Source {
 
   /** One step while the link is open: the next due query, or a sleep until it is due. */
   private step(): Promise<void> {
-    return stepDue(this.polled, (ms) => this.loop.sleep(ms), (run) => this.poll(run), IDLE_MS);
+    const cycle = this.deps.cycle;
+    return stepDue(this.polled, (ms) => (cycle?.(false), this.loop.sleep(ms)), (run) => (cycle?.(true), this.poll(run)), IDLE_MS);
   }
 
   private onLinkLost(reason: string): void {
@@ -162,6 +164,7 @@ export class LineBus extends LoopedBus<Run> implements Source {
   private reportDisconnected(): void {
     const ts = this.now();
     this.emitSamples(this.runs.flatMap((r) => r.device.fail(ts, `bus ${this.config.id} disconnected`)));
+    this.deps.cycle?.(false);
   }
 
   // ---------------------------------------------------------------- lines as they arrive

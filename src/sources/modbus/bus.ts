@@ -26,6 +26,7 @@ export type { DeviceHealth, LinkState };
 export interface BusDeps {
   logger: Logger;
   sink: (samples: Sample[]) => void;
+  cycle?: (busy: boolean) => void;
   now?: () => number;
   /** For tests: a link other than modbus-serial's. */
   link?: ModbusLink;
@@ -97,7 +98,8 @@ export class ModbusBus extends LoopedBus<DeviceRun> {
 
   /** One step while the link is open: the next due poll, or a sleep until it is due. */
   private step(): Promise<void> {
-    return stepDue(this.runs, (ms) => this.loop.sleep(ms), (run) => this.poll(run), 1000);
+    const cycle = this.deps.cycle;
+    return stepDue(this.runs, (ms) => (cycle?.(false), this.loop.sleep(ms)), (run) => (cycle?.(true), this.poll(run)), 1000);
   }
 
   /** Every point learns once that its bus is down; no samples are made up while it stays down. */
@@ -106,6 +108,7 @@ export class ModbusBus extends LoopedBus<DeviceRun> {
     for (const r of this.runs) {
       this.deps.sink(r.device.requests.flatMap((q) => failedRequest(r.device, q, ts, `bus ${this.config.id} disconnected`)));
     }
+    this.deps.cycle?.(false);
   }
 
   private async poll(run: DeviceRun): Promise<void> {
