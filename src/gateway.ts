@@ -23,7 +23,9 @@ import { createSource, type Source } from './sources/index.js';
 import { sessionOptions } from './uplink/options.js';
 import { MqttSession } from './uplink/session.js';
 import type { OutboxCondition } from './uplink/profile.js';
-import { fieldgateProfile } from './uplink/profiles/fieldgate/index.js';
+import { profileFor } from './uplink/profiles/select.js';
+import { routeInbound } from './uplink/inbound.js';
+import { LastValues } from './last-values.js';
 import { Uplink } from './uplink/uplink.js';
 import { VERSION } from './paths.js';
 
@@ -86,13 +88,14 @@ export function startGateway(initial: Config, logger: Logger, options: GatewayOp
   const outbox = Outbox.open({ dir: config.gateway.dataDir, ...config.buffer, logger: logger.child({ stage: 'outbox' }) });
 
   // Every configured point (and every aggregate series) gets its dictionary index now, so the birth lists them.
-  const meta = new Map<string, { unit?: string; type: string }>();
+  const meta = new Map<string, { unit?: string; type: string; alarms?: string[] }>();
   const registerPoints = (c: Config) => {
     const kindOf = deviceKinds(c);
     for (const d of c.devices) {
       for (const p of d.points) {
         outbox.seriesId(d.id, p.id);
-        meta.set(`${d.id}\u0000${p.id}`, { unit: p.unit, type: kindOf(d) === 'line' ? (p.type ?? 'float64') : resolvedType(p) });
+        const alarms = p.alarms?.map((a) => a.id ?? a.type);
+        meta.set(`${d.id}\u0000${p.id}`, { unit: p.unit, type: kindOf(d) === 'line' ? (p.type ?? 'float64') : resolvedType(p), ...(alarms?.length ? { alarms } : {}) });
       }
     }
     for (const a of aggregatePoints(c.devices)) outbox.seriesId(a.device, a.point);
@@ -105,11 +108,20 @@ export function startGateway(initial: Config, logger: Logger, options: GatewayOp
     outbox.appendEvent({ kind: 'outbox-recreated', ...report });
   }
 
+  const lastValues = new LastValues();
+  // The series dictionary by id, rebuilt when it grows (a birth reads it once per device).
+  let seriesCache = new Map<number, { device: string; point: string }>();
+  const seriesById = () => {
+    const all = outbox.series();
+    if (all.length !== seriesCache.size) seriesCache = new Map(all.map((s) => [s.id, s]));
+    return seriesCache;
+  };
+
   let uplink: Uplink | undefined;
   let session: MqttSession | undefined;
   if (config.uplink) {
     if (config.uplink.insecure) logger.warn('uplink.insecure is true: the broker certificate is NOT verified; anyone on the path can read and forge telemetry');
-    const profile = fieldgateProfile({ gatewayId, topicPrefix: config.uplink.topicPrefix, format: config.uplink.format });
+    const profile = profileFor(config, outbox, VERSION);
     session = new MqttSession(sessionOptions(config, profile), logger.child({ stage: 'uplink' }));
     uplink = new Uplink({
       session,
@@ -124,8 +136,24 @@ export function startGateway(initial: Config, logger: Logger, options: GatewayOp
         configHash: configHash(config),
         epoch: outbox.epoch,
         points: outbox.series().map((s) => ({ index: s.id, device: s.device, point: s.point, ...meta.get(`${s.device}\u0000${s.point}`) })),
+        latest: (series) => {
+          const s = seriesById().get(series);
+          return s ? lastValues.get(s.device, s.point) : undefined;
+        },
+        activeAlarms: new Set(processor.activeAlarms().map((a) => `${a.device}/${a.point}/${a.alarm}`)),
+        outboxState: outbox.stats().state,
       }),
     });
+    const live = uplink;
+    routeInbound(session, profile, {
+      command: (c) => logger.warn({ id: c.id, device: c.device, point: c.point, origin: c.origin }, 'command refused: this gateway takes no commands yet'),
+      invalid: (reason) => logger.warn({ reason }, 'inbound message refused'),
+      rebirth: () => {
+        logger.info('rebirth requested by the host');
+        live.rebirth();
+      },
+      hostState: (online, ts) => live.hostState(online, ts),
+    }, logger.child({ stage: 'uplink' }));
     uplink.start();
   } else {
     logger.warn('no uplink configured: samples are kept in the outbox only (fieldgate buffer export)');
@@ -134,7 +162,7 @@ export function startGateway(initial: Config, logger: Logger, options: GatewayOp
   const outboxWatch = watchOutboxState(outbox, (condition) => {
     if (!session || !uplink) return;
     const m = uplink.profile.outboxCondition(condition);
-    session.publish(m.topic, m.payload, m.qos, m.retain).catch(() => {});
+    if (m) session.publish(m.topic, m.payload, m.qos, m.retain).catch(() => {});
   });
 
   // Samples taken while the clock is not trusted are flagged on the way in, and corrected in place when it is.
@@ -151,7 +179,10 @@ export function startGateway(initial: Config, logger: Logger, options: GatewayOp
       outbox.appendEvent({ kind: 'alarm', alarm }, alarmStateEntry(alarm));
       options.onAlarm?.(alarm);
     }
-    if (result.samples.length > 0) outbox.append(result.samples);
+    if (result.samples.length > 0) {
+      outbox.append(result.samples);
+      lastValues.update(result.samples);
+    }
     // An alarm must get out first: commit now instead of at the next grouped commit.
     if (result.alarms.length > 0) outbox.commit();
     if (result.samples.length > 0) options.onSamples?.(result.samples);
@@ -170,7 +201,23 @@ export function startGateway(initial: Config, logger: Logger, options: GatewayOp
       deliver(processor.process(clock.stamp(samples)));
       outbox.commitSoon();
     });
-  const ticker = setInterval(() => guarded('processing tick', () => deliver(processor.tick(Date.now()))), 1000);
+  // A device that stops answering, and one that answers again, is told to the profile (Sparkplug DDEATH / DBIRTH).
+  const answering = new Map<string, boolean>();
+  const watchDevices = () => {
+    for (const bus of buses) {
+      for (const h of bus.health()) {
+        if (h.state === 'unknown') continue;
+        const alive = h.state === 'ok';
+        const was = answering.get(h.device);
+        answering.set(h.device, alive);
+        if (was !== undefined && was !== alive) uplink?.deviceState(h.device, alive);
+      }
+    }
+  };
+  const ticker = setInterval(() => {
+    guarded('processing tick', () => deliver(processor.tick(Date.now())));
+    guarded('device states', watchDevices);
+  }, 1000);
   ticker.unref();
 
   const startSources = (c: Config) =>

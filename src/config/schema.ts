@@ -163,6 +163,20 @@ export const byteSize = z.union([z.number().int().min(0), z.string()]).transform
   return Math.round(Number(m[1]) * factor);
 });
 
+/** Sparkplug ids are topic levels: no MQTT wildcards, no separators (Sparkplug 3.0 1.4.1.8). */
+const sparkplugId = z.string().min(1).max(64).regex(/^[^#+/\s]+$/, 'must not contain #, +, / or spaces');
+
+export const sparkplugSchema = z.strictObject({
+  /** The Sparkplug Group ID: the first level under spBv1.0. */
+  groupId: sparkplugId,
+  /** The Edge Node ID; default: gateway.id. */
+  edgeNodeId: sparkplugId.optional(),
+  /** Publish births and data only while this host application's STATE is online. */
+  primaryHostId: sparkplugId.optional(),
+  /** A DCMD has no expiry of its own: it expires this long after its metric timestamp (or its arrival). */
+  commandTtlS: z.number().int().min(1).max(3600).default(30),
+});
+
 export const uplinkSchema = z.strictObject({
   /** mqtt://, mqtts://, ws:// or wss:// */
   url: z.string().regex(/^(mqtts?|wss?):\/\/[^\s/]+/, 'must be mqtt://HOST[:PORT], mqtts://, ws:// or wss://'),
@@ -198,6 +212,10 @@ export const uplinkSchema = z.strictObject({
   reconnectMaxMs: z.number().int().min(100).max(3_600_000).default(60_000),
   /** How long SIGTERM waits for the backlog to go out before exiting (committed samples stay in the outbox). */
   shutdownTimeoutMs: z.number().int().min(0).max(120_000).default(5000),
+  /** The wire format: fieldgate v1 (docs/payload.md) or Sparkplug B 3.0 (docs/sparkplug.md). */
+  profile: z.enum(['fieldgate', 'sparkplug']).default('fieldgate'),
+  /** Required with profile: sparkplug. */
+  sparkplug: sparkplugSchema.optional(),
 });
 
 export const bufferSchema = z.strictObject({

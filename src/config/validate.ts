@@ -6,7 +6,7 @@
  * (raw-rules.ts), so they are reported in the same pass as schema errors; `partialIssues` runs these rules on
  * the parts of a refused document the schema accepts on their own.
  */
-import { busSchema, deviceSchema, statusSchema, type BusConfig, type Config, type DeviceConfig, type PointConfig } from './schema.js';
+import { busSchema, deviceSchema, statusSchema, uplinkSchema, type BusConfig, type Config, type DeviceConfig, type PointConfig, type UplinkConfig } from './schema.js';
 import { isBitFc } from './modbus-model.js';
 import { resolvedType, resolvedWidth, SIXTY_FOUR_BIT_TYPES } from './points.js';
 import type { IssuePath, RuleIssue } from './issues.js';
@@ -27,7 +27,14 @@ export function validateConfig(config: Config): RuleIssue[] {
   config.buses.forEach((bus, b) => checkBus(bus, ['buses', b], issues));
   config.devices.forEach((device, d) => checkDevice(device, kindOf(device), ['devices', d], issues));
   checkStatusConfig(config.status, issues);
+  if (config.uplink) checkUplink(config.uplink, issues);
   return issues;
+}
+
+/** The sparkplug block goes with profile: sparkplug, and only with it. */
+function checkUplink(uplink: UplinkConfig, issues: RuleIssue[]): void {
+  if (uplink.profile === 'sparkplug' && !uplink.sparkplug) issues.push({ path: ['uplink', 'sparkplug'], message: 'is required with profile: sparkplug (at least groupId)' });
+  if (uplink.profile !== 'sparkplug' && uplink.sparkplug) issues.push({ path: ['uplink', 'sparkplug'], message: 'applies only with profile: sparkplug' });
 }
 
 /**
@@ -48,6 +55,8 @@ export function partialIssues(data: unknown): RuleIssue[] {
   });
   const status = doc.status === undefined ? undefined : statusSchema.safeParse(doc.status);
   if (status?.success) checkStatusConfig(status.data, issues);
+  const uplink = doc.uplink === undefined ? undefined : uplinkSchema.safeParse(doc.uplink);
+  if (uplink?.success) checkUplink(uplink.data, issues);
   return issues;
 }
 

@@ -191,6 +191,13 @@ export class Outbox extends OutboxReader {
     this.schedule.source(id, busy);
   }
 
+  /** Writes one state row now, in its own fsync'd commit (Sparkplug's bdSeq must be durable before a CONNECT). */
+  saveState(state: StateEntry): void {
+    this.assertOpen();
+    this.pendingState.set(state);
+    this.commit();
+  }
+
   /** Writes everything queued now. Returns the number of rows committed (0 while storage refuses). */
   commit(): number {
     if (this.closed) return 0;

@@ -23,14 +23,18 @@ export function routeInbound(session: Session, profile: UplinkProfile, handlers:
     session.subscribe(s.filter, s.qos).catch((err: Error) => log.warn({ filter: s.filter, err: err.message }, 'subscribe failed; retried at the next connect'));
   }
   session.on('message', (topic, payload) => {
-    let m: Inbound | null;
+    let parsed: Inbound | readonly Inbound[] | null;
     try {
-      m = profile.inbound(topic, payload);
+      parsed = profile.inbound(topic, payload);
     } catch (err) {
       // A profile must not throw; if it does, the message is refused, never the daemon.
-      m = { kind: 'invalid', reason: `cannot parse: ${(err as Error).message}` };
+      parsed = { kind: 'invalid', reason: `cannot parse: ${(err as Error).message}` };
     }
-    if (!m) return;
+    if (!parsed) return;
+    for (const m of Array.isArray(parsed) ? parsed : [parsed as Inbound]) route(m);
+  });
+
+  function route(m: Inbound): void {
     switch (m.kind) {
       case 'command':
         return handlers.command(m.command);
@@ -41,5 +45,5 @@ export function routeInbound(session: Session, profile: UplinkProfile, handlers:
       case 'host-state':
         return handlers.hostState(m.online, m.ts);
     }
-  });
+  }
 }

@@ -46,6 +46,8 @@ export interface DictionaryEntry {
   point: string;
   unit?: string;
   type?: string;
+  /** The point's alarm ids (Sparkplug lists one Boolean metric per alarm in the device's birth). */
+  alarms?: string[];
 }
 
 export class PayloadError extends Error {

@@ -6,6 +6,7 @@
  */
 import type { Command, CommandResult } from '../commands/types.js';
 import type { DroppedRange, StoredEvent, StoredSample } from '../outbox/types.js';
+import type { Sample } from '../sample.js';
 import type { DictionaryEntry } from './payload.js';
 
 /** One MQTT message as a profile asks for it. */
@@ -22,6 +23,12 @@ export interface BirthContext {
   version: string;
   configHash: string;
   points: DictionaryEntry[];
+  /** The latest value of a series (the last-value cache), for births that carry current values (Sparkplug). */
+  latest?: (series: number) => { value: unknown; quality: Sample['quality']; ts: number } | undefined;
+  /** Keys `device/point/alarm` of the alarms active now. */
+  activeAlarms?: ReadonlySet<string>;
+  /** The outbox's write state now ('ok', 'disk-full', 'error'). */
+  outboxState?: string;
 }
 
 /** A live condition published at once, not queued behind the backlog (the outbox stopped taking writes). */
@@ -60,16 +67,25 @@ export interface UplinkProfile {
   /** The last message of a clean stop. */
   offline(): Outgoing;
   /** Samples rows[start, end), whose seqs are consecutive; `backlog` tells rows stored while the link was down. */
-  samples(epoch: string, rows: readonly StoredRow[], start: number, end: number, backlog: boolean): Outgoing;
-  /** A stored event (an alarm raise or clear, a recreated outbox), with its place in the seq space. */
-  event(epoch: string, event: StoredEvent): Outgoing;
-  /** Samples the outbox had to drop, so a consumer knows the gap is final. */
-  dropped(epoch: string, ranges: readonly DroppedRange[]): Outgoing;
-  outboxCondition(condition: OutboxCondition): Outgoing;
+  samples(epoch: string, rows: readonly StoredRow[], start: number, end: number, backlog: boolean): Outgoing | Outgoing[];
+  /** A stored event (an alarm raise or clear, a recreated outbox), with its place in the seq space; null: not carried. */
+  event(epoch: string, event: StoredEvent): Outgoing | null;
+  /** Samples the outbox had to drop, so a consumer knows the gap is final; null: not carried. */
+  dropped(epoch: string, ranges: readonly DroppedRange[]): Outgoing | null;
+  outboxCondition(condition: OutboxCondition): Outgoing | null;
+  /**
+   * A profile that waits for a host (Sparkplug's primary host) says whether data may flow now; the uplink
+   * publishes neither births nor data while it says false, and buffers.
+   */
+  ready?(): boolean;
+  /** The host's state changed: 'online' starts births and data, 'offline' stops them; 'ignore' (a stale message). */
+  hostState?(online: boolean, ts: number): 'online' | 'offline' | 'ignore';
+  /** A device stopped or started answering: its death, or its birth again (Sparkplug DDEATH / DBIRTH). */
+  deviceState?(device: string, alive: boolean, ctx: BirthContext): Outgoing[];
   /** Topic filters to subscribe (commands, host state); empty when the profile takes nothing in. */
   subscriptions(): Subscription[];
   /** Parses one inbound message; null when the topic is none of this profile's. Never throws. */
-  inbound(topic: string, payload: Buffer): Inbound | null;
+  inbound(topic: string, payload: Buffer): Inbound | readonly Inbound[] | null;
   /**
    * The answer to a command, published at once (its audit event goes through the outbox); null when the
    * profile has no result message (Sparkplug answers a DCMD with the new value in DDATA).

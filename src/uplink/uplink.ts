@@ -70,6 +70,8 @@ export class Uplink {
   private liveStart = 0;
   private eventCursor = 0;
   private generation = -1;
+  /** Counts births within a connection (a rebirth starts a new round): in-flight counts belong to one round. */
+  private round = 0;
   private liveTimer: TimerHandle | undefined;
   private liveWaitingSince: number | undefined;
   private tokens = 0;
@@ -157,9 +159,40 @@ export class Uplink {
     return max === null || !this.deps.session.connected || (max <= this.liveCursor && this.backlogCursor >= this.liveStart);
   }
 
+  /** The host asked for every birth again: data stops at once, the births go, then the unacknowledged rows as backlog. */
+  rebirth(): void {
+    if (!this.deps.session.connected) return;
+    this.generation = -1;
+    void this.onConnected();
+  }
+
+  /** The host application's state (Sparkplug STATE): data flows only while the profile says it is ready. */
+  hostState(online: boolean, ts: number): void {
+    const change = this.profile.hostState?.(online, ts) ?? 'ignore';
+    const session = this.deps.session;
+    if (change === 'online' && session.connected && this.generation !== session.generation) void this.onConnected();
+    if (change === 'offline' && session.connected) {
+      // The host that records us is gone: stop, say so, and buffer until it is back.
+      this.generation = -1;
+      const death = this.profile.offline();
+      this.publish(death).catch(() => {});
+      this.log.warn('primary host offline: data is held in the outbox until it is back');
+    }
+  }
+
+  /** A device stopped or started answering (its link state): the profile's death or birth of it, at once. */
+  deviceState(device: string, alive: boolean): void {
+    const session = this.deps.session;
+    if (!this.profile.deviceState || !session.connected || this.generation !== session.generation) return;
+    for (const m of this.profile.deviceState(device, alive, this.deps.birth())) this.publish(m).catch(() => {});
+  }
+
   private async onConnected(): Promise<void> {
     const session = this.deps.session;
     const generation = session.generation;
+    // A profile waiting for its host (Sparkplug primary host) sends nothing, births included, until it is ready.
+    if (this.profile.ready && !this.profile.ready()) return;
+    this.round++;
     try {
       await this.publishBirth();
     } catch (err) {
@@ -299,8 +332,8 @@ export class Uplink {
     let start = 0;
     for (let i = 1; i <= rows.length; i++) {
       if (i === rows.length || rows[i]!.seq !== rows[i - 1]!.seq + 1) {
-        const message = this.profile.samples(this.deps.outbox.epoch, rows, start, i, backlog);
-        this.send(message, [rows[start]!.seq, rows[i - 1]!.seq], i - start);
+        const messages = this.profile.samples(this.deps.outbox.epoch, rows, start, i, backlog);
+        this.send(messages, [rows[start]!.seq, rows[i - 1]!.seq], i - start);
         start = i;
       }
     }
@@ -310,19 +343,30 @@ export class Uplink {
     return this.deps.session.publish(m.topic, m.payload, m.qos, m.retain);
   }
 
-  private send(message: Outgoing, range: [number, number], samples: number): void {
+  /**
+   * Publishes what a profile made of one seq range and acks the range when the broker has all of it: by
+   * PUBACK for QoS 1, by a fence behind the QoS 0 ones (Session.fence). Null: the profile does not carry it,
+   * so the range is done at once.
+   */
+  private send(made: Outgoing | Outgoing[] | null, range: [number, number], samples: number): void {
     const { session } = this.deps;
+    const messages = made === null ? [] : Array.isArray(made) ? made : [made];
     const generation = session.generation;
+    const round = this.round;
     const sentAt = this.timers.now();
     this.stats.inflight++;
     this.stats.publishedMessages++;
     this.stats.published += samples;
     this.sending.set(range[0], range[1]);
-    this.publish(message).then(
+    const published = Promise.all(messages.map((m) => this.publish(m)));
+    const received = messages.some((m) => m.qos === 0) ? published.then(() => session.fence()) : published;
+    received.then(
       () => {
         if (generation !== session.generation) return;
-        this.stats.inflight--;
-        this.sending.delete(range[0]);
+        if (round === this.round) {
+          this.stats.inflight--;
+          this.sending.delete(range[0]);
+        }
         const ms = this.timers.now() - sentAt;
         this.stats.lastPubackAt = this.timers.now();
         this.stats.lastPubackMs = ms;
@@ -333,7 +377,7 @@ export class Uplink {
       },
       () => {
         // The connection dropped: the rows are still in the outbox and go again after the reconnect.
-        if (generation !== session.generation) return;
+        if (generation !== session.generation || round !== this.round) return;
         this.stats.inflight--;
         this.sending.delete(range[0]);
       },
@@ -370,7 +414,12 @@ export class Uplink {
     const ranges = this.deps.outbox.droppedRanges();
     if (ranges.length === 0) return;
     const last = ranges[ranges.length - 1]!.id;
-    this.publish(this.profile.dropped(this.deps.outbox.epoch, ranges)).then(
+    const message = this.profile.dropped(this.deps.outbox.epoch, ranges);
+    if (!message) {
+      this.deps.outbox.markDroppedReported(last);
+      return;
+    }
+    this.publish(message).then(
       () => this.deps.outbox.markDroppedReported(last),
       () => {},
     );

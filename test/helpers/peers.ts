@@ -14,7 +14,7 @@ import {
 
 export { freePort, tempDir } from './ports.ts';
 
-export type PeerName = 'mosquitto' | 'pymodbus' | 'socat' | 'mbpoll' | 'chromium' | 'openssl';
+export type PeerName = 'mosquitto' | 'pymodbus' | 'socat' | 'mbpoll' | 'chromium' | 'openssl' | 'sparkplug-host';
 
 /** Comma-separated peer names to report as missing, to exercise the skip path on a full machine. */
 export const HIDE_PEERS_ENV = 'FIELDGATE_TEST_HIDE_PEERS';
@@ -59,6 +59,11 @@ const probes: Record<PeerName, () => string | undefined> = {
   mbpoll: bin('mbpoll', 'mbpoll'),
   chromium: () => (chromiumPath() ? undefined : 'chromium not found on PATH (Debian package chromium)'),
   openssl: bin('openssl', 'openssl'),
+  'sparkplug-host': () => {
+    if (!which('protoc')) return 'protoc not found on PATH (Debian package protobuf-compiler)';
+    const r = spawnSync(PYTHON, ['-c', 'import google.protobuf, paho.mqtt.client'], { encoding: 'utf8', timeout: 15_000 });
+    return r.status === 0 ? undefined : `google.protobuf or paho.mqtt not importable by ${PYTHON} (Debian packages python3-protobuf, python3-paho-mqtt)`;
+  },
 };
 const probed = new Map<PeerName, string | undefined>();
 

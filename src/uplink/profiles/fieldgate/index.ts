@@ -6,7 +6,9 @@
 import type { PayloadFormat } from '../../payload.js';
 import { encodeCompactSeries, encodeJson } from '../../payload.js';
 import { birthStatus, droppedEvent, eventJson, offlineStatus, outboxStateEvent, withSeq } from '../../messages.js';
-import type { UplinkProfile } from '../../profile.js';
+import type { CommandResult } from '../../../commands/types.js';
+import type { DroppedRange, StoredEvent } from '../../../outbox/types.js';
+import type { OutboxCondition, Outgoing, StoredRow, UplinkProfile } from '../../profile.js';
 
 export interface FieldgateTopics {
   telemetry: string;
@@ -29,7 +31,17 @@ export interface FieldgateProfileOptions {
   format: PayloadFormat;
 }
 
-export function fieldgateProfile(o: FieldgateProfileOptions): UplinkProfile & { readonly topics: FieldgateTopics } {
+/** v1 carries every kind: each encoder returns exactly one message. */
+export interface FieldgateProfile extends UplinkProfile {
+  readonly topics: FieldgateTopics;
+  samples(epoch: string, rows: readonly StoredRow[], start: number, end: number, backlog: boolean): Outgoing;
+  event(epoch: string, event: StoredEvent): Outgoing;
+  dropped(epoch: string, ranges: readonly DroppedRange[]): Outgoing;
+  outboxCondition(condition: OutboxCondition): Outgoing;
+  commandResult(result: CommandResult): Outgoing;
+}
+
+export function fieldgateProfile(o: FieldgateProfileOptions): FieldgateProfile {
   const topics = topicsFor(o.topicPrefix, o.gatewayId);
   const g = o.gatewayId;
   return {

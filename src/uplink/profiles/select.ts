@@ -1,0 +1,33 @@
+/** The profile the configuration names, with what it needs of the gateway (the outbox state for bdSeq). */
+import type { Config } from '../../config/schema.js';
+import type { UplinkProfile } from '../profile.js';
+import { fieldgateProfile } from './fieldgate/index.js';
+import { sparkplugProfile } from './sparkplug/index.js';
+
+/** The state key of Sparkplug's bdSeq in the outbox. */
+export const BDSEQ_STATE_KEY = 'sparkplug/bdSeq';
+
+export interface ProfileStore {
+  readState(prefix: string): ReadonlyMap<string, string>;
+  saveState(entry: { key: string; value: string | null }): void;
+}
+
+export function profileFor(config: Config, store: ProfileStore, version: string): UplinkProfile {
+  const u = config.uplink!;
+  if (u.profile !== 'sparkplug') return fieldgateProfile({ gatewayId: config.gateway.id, topicPrefix: u.topicPrefix, format: u.format });
+  const sp = u.sparkplug!;
+  return sparkplugProfile({
+    groupId: sp.groupId,
+    edgeNodeId: sp.edgeNodeId ?? config.gateway.id,
+    primaryHostId: sp.primaryHostId,
+    commandTtlS: sp.commandTtlS,
+    version,
+    bdSeq: {
+      load() {
+        const v = Number(store.readState(BDSEQ_STATE_KEY).get(BDSEQ_STATE_KEY));
+        return Number.isInteger(v) && v >= 0 && v <= 255 ? v : undefined;
+      },
+      save: (value) => store.saveState({ key: BDSEQ_STATE_KEY, value: String(value) }),
+    },
+  });
+}
