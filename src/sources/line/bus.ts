@@ -28,7 +28,7 @@ import type { Sample } from '../../sample.js';
 import type { DeviceHealth, LinkState, Source } from '../types.js';
 import { LinkLoop } from '../link-loop.js';
 import { LoopedBus } from '../looped-bus.js';
-import { monotonic, reschedule, stepDue } from '../schedule.js';
+import { cycleSleep, monotonic, reschedule, stepDue } from '../schedule.js';
 import { asText, compileLineDevice, type CompiledLineDevice, type LineErrorKind, type LineOutcome } from './device.js';
 import { LineFramer, trimEol, type FramerEvents } from './framing.js';
 import { LineLink, lineTarget } from './link.js';
@@ -151,7 +151,7 @@ export class LineBus extends LoopedBus<Run> implements Source {
   /** One step while the link is open: the next due query, or a sleep until it is due. */
   private step(): Promise<void> {
     const cycle = this.deps.cycle;
-    return stepDue(this.polled, (ms) => (cycle?.(false), this.loop.sleep(ms)), (run) => (cycle?.(true), this.poll(run)), IDLE_MS);
+    return stepDue(this.polled, cycleSleep((ms) => this.loop.sleep(ms), cycle), (run) => (cycle?.(true), this.poll(run)), IDLE_MS);
   }
 
   private onLinkLost(reason: string): void {

@@ -16,7 +16,7 @@ import type { Logger } from '../../log.js';
 import type { Sample } from '../../sample.js';
 import { LinkLoop } from '../link-loop.js';
 import { LoopedBus } from '../looped-bus.js';
-import { monotonic, reschedule, stepDue } from '../schedule.js';
+import { cycleSleep, monotonic, reschedule, stepDue } from '../schedule.js';
 import type { DeviceHealth, LinkState } from '../types.js';
 import { decodeResponse, failedRequest, type CompiledDevice, type CompiledRequest } from './device.js';
 import { ModbusError, ModbusLink, describeTarget, type Target } from './link.js';
@@ -99,7 +99,7 @@ export class ModbusBus extends LoopedBus<DeviceRun> {
   /** One step while the link is open: the next due poll, or a sleep until it is due. */
   private step(): Promise<void> {
     const cycle = this.deps.cycle;
-    return stepDue(this.runs, (ms) => (cycle?.(false), this.loop.sleep(ms)), (run) => (cycle?.(true), this.poll(run)), 1000);
+    return stepDue(this.runs, cycleSleep((ms) => this.loop.sleep(ms), cycle), (run) => (cycle?.(true), this.poll(run)), 1000);
   }
 
   /** Every point learns once that its bus is down; no samples are made up while it stays down. */
