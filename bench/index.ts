@@ -13,6 +13,7 @@ const SCENARIOS: Record<string, () => Promise<{ run(): Promise<string> }>> = {
   outbox: () => import('./outbox.js'),
   'uplink-drain': () => import('./uplink-drain.js'),
   e2e: () => import('./e2e.js'),
+  latency: () => import('./latency.js'),
   footprint: () => import('./footprint.js'),
   'payload-bytes': () => import('./payload-bytes.js'),
   nodered: () => import('./nodered.js'),

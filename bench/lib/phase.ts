@@ -33,6 +33,8 @@ export interface LaunchOptions {
   pollIntervalMs: number;
   busPerDevice?: boolean;
   format?: 'compact' | 'json';
+  /** fieldgate only: extra uplink keys of its configuration file. */
+  uplink?: Record<string, unknown>;
   nodered?: NodeRedInstall;
   /** Extra node flags for the system's process (e.g. --cpu-prof, --max-semi-space-size=1). */
   nodeArgs?: string[];
@@ -48,7 +50,7 @@ export async function launch(name: SystemName, o: LaunchOptions): Promise<System
   if (name === 'fieldgate') {
     const sub = await Subscriber.connect(o.broker.url, 'fieldgate', [`${base}/telemetry`, `${base}/status`, `${base}/events`]);
     const gw = startFieldgate(
-      { simPort: o.sim.port, brokerUrl: o.broker.url, pollIntervalMs: o.pollIntervalMs, busPerDevice: o.busPerDevice ?? true, format: o.format },
+      { simPort: o.sim.port, brokerUrl: o.broker.url, pollIntervalMs: o.pollIntervalMs, busPerDevice: o.busPerDevice ?? true, format: o.format, uplink: o.uplink },
       o.nodeArgs,
       o.entry,
     );

@@ -23,6 +23,8 @@ export interface FieldgateFileOptions {
   /** One bus (one TCP connection) per device, as separate devices on a plant network are; else one shared bus. */
   busPerDevice: boolean;
   format?: 'compact' | 'json';
+  /** Extra uplink keys (e.g. batch: { maxDelayMs: 0 } for the latency scenario). */
+  uplink?: Record<string, unknown>;
 }
 
 function devices(busPerDevice: boolean, pollIntervalMs: number): Record<string, unknown>[] {
@@ -44,6 +46,7 @@ export function fieldgateConfig(o: FieldgateFileOptions): Record<string, unknown
       format: o.format ?? 'compact',
       // Node-RED's MQTT node retries every 5 s; the same ceiling keeps the outage comparison about loss, not backoff.
       reconnectMaxMs: 5000,
+      ...o.uplink,
     },
   };
   const cfg = configSchema.parse(raw);

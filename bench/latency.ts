@@ -1,0 +1,114 @@
+/**
+ * Latency at a steady 1,000 points at 1 Hz, durable (every sample committed before it is published), with
+ * `batch.maxDelayMs: 0` and with the default batch: acquisition (the sample's ts) to a QoS 1 subscriber, and the
+ * gateway's fsyncs a second counted with strace (fsync + fdatasync of every thread) over the same window.
+ * `npm run bench -- latency`; FIELDGATE_BENCH_STEADY_S sets the window (30 s).
+ */
+import { spawn } from 'node:child_process';
+import { readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { pathToFileURL } from 'node:url';
+import { which } from './peers.js';
+import { startBroker } from './lib/broker.js';
+import { shipped } from './lib/bundle.js';
+import { f1, int, load, seconds } from './lib/format.js';
+import { launch, measure } from './lib/phase.js';
+import { startSim } from './lib/sim.js';
+import { POINTS } from './lib/workload.js';
+
+const STEADY_S = seconds('FIELDGATE_BENCH_STEADY_S', 30);
+const WARMUP_MS = 3000;
+
+/** fsync and fdatasync calls of a process and its threads over `ms`, or undefined without strace (or ptrace). */
+async function countSyncs(pid: number, ms: number): Promise<number | undefined> {
+  const exe = which('strace');
+  if (!exe) return undefined;
+  const out = join(tmpdir(), `fieldgate-bench-strace-${process.pid}-${pid}`);
+  const child = spawn(exe, ['-f', '-qq', '-e', 'trace=fsync,fdatasync', '-o', out, '-p', String(pid)], { stdio: 'ignore' });
+  const exited = new Promise((done) => child.once('exit', done));
+  await sleep(ms);
+  if (child.pid) process.kill(child.pid, 'SIGINT');
+  await exited;
+  try {
+    return readFileSync(out, 'utf8').split('\n').filter((l) => /\b(fsync|fdatasync)\(/.test(l)).length;
+  } catch {
+    return undefined;
+  } finally {
+    rmSync(out, { force: true });
+  }
+}
+
+interface Row {
+  label: string;
+  p50: number;
+  p90: number;
+  p99: number;
+  max: number;
+  delivered: number;
+  lost: number;
+  syncsPerS: number | undefined;
+  cpu: number;
+  rss: number;
+}
+
+async function steady(label: string, uplink: Record<string, unknown>): Promise<Row> {
+  const broker = await startBroker();
+  const sim = await startSim('synthetic');
+  try {
+    const sys = await launch('fieldgate', { sim, broker, pollIntervalMs: 1000, uplink });
+    await sleep(WARMUP_MS);
+    const syncs = countSyncs(sys.pid, STEADY_S * 1000);
+    const w = await measure([sys], STEADY_S, {});
+    const nSyncs = await syncs;
+    await sys.sub.settle(1500, 10_000);
+    const m = w.systems[0]!;
+    const lat = sys.sub.latency;
+    const row: Row = {
+      label,
+      p50: m.p50,
+      p90: lat.percentile(90),
+      p99: m.p99,
+      max: lat.percentile(100),
+      delivered: m.delivered / m.seconds,
+      lost: sys.sub.lost(),
+      syncsPerS: nSyncs === undefined ? undefined : nSyncs / STEADY_S,
+      cpu: m.cpuPct,
+      rss: m.rssMean,
+    };
+    await sys.stop();
+    return row;
+  } finally {
+    await sim.stop();
+    await broker.stop();
+  }
+}
+
+export async function run(): Promise<string> {
+  const before = load();
+  const rows: Row[] = [];
+  for (const [label, uplink] of [
+    ['`batch.maxDelayMs: 0`', { batch: { maxDelayMs: 0 } }],
+    ['default batch (maxSamples 500, maxDelayMs 1000)', {}],
+  ] as const) {
+    process.stderr.write(`  ${label} for ${STEADY_S} s...\n`);
+    rows.push(await steady(label, uplink));
+  }
+  const after = load();
+  return [
+    `\`fieldgate run -c FILE\` (${shipped().label}) polling the synthetic ${int(POINTS)}-point map (4 units, one connection each)`,
+    `at pollIntervalMs 1000 from the simulator, publishing with QoS 1 to Mosquitto and a decoding subscriber; ${STEADY_S} s`,
+    `measured after ${WARMUP_MS / 1000} s. Latency is the subscriber's receive time minus the sample's ts (one clock). fsyncs/s are the`,
+    "gateway's fsync + fdatasync calls (all threads) counted by strace over the window. Load average before: " + before + '; after: ' + after + '.',
+    '',
+    '| uplink | latency p50 / p90 / p99 / max ms | samples/s delivered | lost | fsyncs/s | CPU % | RSS MiB mean |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: |',
+    ...rows.map((r) => `| ${r.label} | ${int(r.p50)} / ${int(r.p90)} / ${int(r.p99)} / ${int(r.max)} | ${int(r.delivered)} | ${r.lost} | ${r.syncsPerS === undefined ? 'n/a' : f1(r.syncsPerS)} | ${f1(r.cpu)} | ${f1(r.rss)} |`),
+    '',
+  ].join('\n');
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  process.stdout.write(await run());
+}
