@@ -69,6 +69,8 @@ function loadAssets(): Map<string, Asset> {
     ['/', join(ASSET_DIR, 'index.html'), 'text/html; charset=utf-8'],
     ['/assets/status.css', join(ASSET_DIR, 'status.css'), 'text/css; charset=utf-8'],
     ['/assets/status.js', join(ASSET_DIR, 'status.js'), 'text/javascript; charset=utf-8'],
+    ['/assets/chart.js', join(ASSET_DIR, 'chart.js'), 'text/javascript; charset=utf-8'],
+    ['/assets/commission.js', join(ASSET_DIR, 'commission.js'), 'text/javascript; charset=utf-8'],
     ['/assets/uPlot.iife.min.js', uplot, 'text/javascript; charset=utf-8'],
     ['/assets/uPlot.min.css', join(uplot, '..', 'uPlot.min.css'), 'text/css; charset=utf-8'],
   ];

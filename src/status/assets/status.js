@@ -1,4 +1,5 @@
-// fieldgate status page: a live snapshot over server-sent events, small uPlot plots of the last hour.
+// fieldgate status page: a live snapshot over server-sent events, small uPlot plots of the last hour (chart.js draws
+// the large ones), the commissioning tables and the alarm journal (commission.js).
 // No framework and no build step; every text goes in through textContent, never as HTML.
 'use strict';
 (() => {
@@ -99,10 +100,29 @@
     box.replaceChildren(el('h2', { text: failing.length ? 'Not working: needs attention' : 'Worth a look' }),
       el('ul', {}, [...failing, ...warnings].map((w) => el('li', { text: w }))));
   }
-  function renderRecent(s) {
-    $('recent').querySelector('ol').replaceChildren(...s.alarms.recent.slice(0, 20).map((a) =>
-      el('li', { text: `${clock(a.ts)} ${a.state === 'raised' ? 'RAISED' : 'cleared'} (${a.severity}): ${a.message || a.alarm}, ${a.device} · ${a.point}` })));
+  // The journal is fetched when it is opened, and again when the snapshot shows a new alarm event.
+  let journalKey = null;
+  function unitOf(device, point) {
+    for (const b of snap?.buses || []) for (const d of b.devices) if (d.id === device) for (const p of d.points) if (p.id === point) return p.unit;
+    return undefined;
   }
+  async function loadJournal() {
+    try {
+      const res = await fetch(withToken('/api/alarms'));
+      if (!res.ok) return;
+      window.fieldgateCommission.renderJournal(el, $('journal-body'), await res.json(), unitOf);
+    } catch { /* the next change tries again */ }
+  }
+  function renderRecent(s) {
+    const r = s.alarms.recent;
+    const key = `${r.length}:${r[0] ? `${r[0].ts}${r[0].state}${r[0].alarm}` : ''}`;
+    const box = $('journal');
+    $('journal-count').textContent = r.length ? ` (${r.length}${r.length >= 50 ? '+' : ''})` : '';
+    if (key === journalKey || !box.open) return;
+    journalKey = key;
+    loadJournal();
+  }
+  $('journal').addEventListener('toggle', () => { if ($('journal').open) { journalKey = null; if (snap) renderRecent(snap); } });
 
   // ---- link and outbox
   function renderUplink(s) {
@@ -152,18 +172,30 @@
   let shape = '';
   const rows = new Map(); // "device\0point" -> { row, val, age, why, spark, plot, drawn }
   const devs = new Map();
-  const busHeads = new Map();
+  const busHeads = new Map(); // bus id -> { link, det, body }
+  const openBuses = new Set();
+  function renderCommissioning(s) {
+    for (const b of s.buses) {
+      const h = busHeads.get(b.id);
+      if (h && h.det.open) window.fieldgateCommission.renderBus(el, h.body, b);
+    }
+  }
   function build(s) {
     for (const r of rows.values()) r.plot?.destroy();
     rows.clear(); devs.clear(); busHeads.clear();
     $('buses').replaceChildren(...s.buses.map((b) => {
       const link = el('span');
-      busHeads.set(b.id, link);
+      const body = el('div', { class: 'cbody' });
+      const det = el('details', { class: 'commissioning', 'data-bus': b.id, open: openBuses.has(b.id) }, el('summary', { text: 'Commissioning: what each unit was asked, what came back, the likely cause' }), body);
+      det.addEventListener('toggle', () => { if (det.open) { openBuses.add(b.id); if (snap) renderCommissioning(snap); } else openBuses.delete(b.id); });
+      busHeads.set(b.id, { link, det, body });
       return el('section', { class: 'bus' },
-        el('h2', {}, `Bus ${b.id}`, el('span', { class: 'muted', text: `${TRANSPORT[b.transport] || b.transport} · ${b.target}` }), link),
+        el('h2', {}, `Bus ${b.id}`, el('span', { class: 'muted', text: `${TRANSPORT[b.transport] || b.transport} · ${b.target}` }), link), det,
         el('div', { class: 'devices' }, b.devices.map((d) => {
           const refs = { pill: el('span', { class: 'pill' }), info: el('p', { class: 'muted' }), errs: el('p', { class: 'muted' }), last: el('p') };
-          const card = el('article', { class: 'card device' }, el('div', { class: 'head' }, el('h3', { text: d.id }), refs.pill), refs.info, refs.errs, refs.last,
+          const plotAll = el('button', { type: 'button', class: 'plot-all', text: 'Plot', title: `${d.id}: its points over the last hour, overlaid by unit` });
+          plotAll.addEventListener('click', () => zoomDevice(d.id));
+          const card = el('article', { class: 'card device' }, el('div', { class: 'head' }, el('h3', { text: d.id }), el('span', { class: 'head-right' }, plotAll, refs.pill)), refs.info, refs.errs, refs.last,
             el('div', { class: 'points' }, d.points.map((p) => pointRow(d.id, p))));
           devs.set(d.id, { card, ...refs });
           return card;
@@ -183,7 +215,7 @@
   }
   function updateDevices(s) {
     for (const b of s.buses) {
-      const link = busHeads.get(b.id);
+      const { link } = busHeads.get(b.id);
       const cls = { connected: 'ok', connecting: 'warn', disconnected: 'bad' }[b.link] || 'none';
       link.className = `state dot ${cls}`;
       link.textContent = b.link === 'disconnected' ? 'DISCONNECTED' : b.link;
@@ -267,24 +299,62 @@
       for (const [key, r] of rows) draw(key, r);
     } catch { /* the next snapshot extends what there is */ }
   }
-  let big = null;
+  let charts = [];
+  function clearCharts() { for (const c of charts) c.destroy(); charts = []; }
+  function chartSize() {
+    const width = Math.max(280, ($('zoom-plot').clientWidth || 600));
+    return { width, height: Math.max(220, Math.min(420, Math.round(width * 0.5))) };
+  }
+  /** One chart per group of points sharing a unit; the words under each. */
+  function showCharts(groups, bucketMs, nowMs) {
+    clearCharts();
+    const plotBox = $('zoom-plot');
+    plotBox.replaceChildren();
+    $('zoom-notes').replaceChildren();
+    const size = chartSize();
+    for (const list of groups) {
+      const box = el('div', { class: 'chart', 'data-unit': list[0].unit || '', 'data-points': list.map((c) => c.point).join(',') });
+      const title = groups.length > 1 || list.length > 1 ? el('h3', { text: `${list.map((c) => c.point).join(', ')}${list[0].unit ? ` (${list[0].unit})` : ''}` }) : '';
+      plotBox.append(el('section', { class: 'chart-group' }, title, box));
+      charts.push(window.fieldgateChart.drawChart(box, list, { bucketMs, now: nowMs, ...size }));
+      if (list.length === 1) $('zoom-notes').append(...window.fieldgateChart.describe(list[0]).map((t) => el('li', { text: t })));
+    }
+  }
   async function zoom(device, point, unit) {
     const dlg = $('zoom');
     $('zoom-title').textContent = `${device} · ${point}${unit ? ` (${unit})` : ''}`;
-    big?.destroy(); big = null;
+    clearCharts();
+    $('zoom-plot').replaceChildren();
+    $('zoom-notes').replaceChildren();
     dlg.showModal();
     const res = await fetch(withToken(`/api/history?device=${encodeURIComponent(device)}&point=${encodeURIComponent(point)}`));
-    if (!res.ok) return;
+    if (!res.ok || !dlg.open) return;
     const h = await res.json();
     bucketS = h.bucketMs / 1000;
-    const t = h.t.map((x) => x / 1000);
-    const width = Math.max(280, $('zoom-plot').clientWidth || 600);
-    big = new uPlot({ width, height: 300, scales: { x: { time: true, range: xRange } }, legend: { live: true },
-      series: [{}, { label: 'lowest', stroke: '#9aa5b1', width: 1 }, { label: 'highest', stroke: '#9aa5b1', width: 1 },
-        { label: `last${unit ? ` (${unit})` : ''}`, stroke: '#2a6fdb', width: 2, points: { show: (u, si, i0, i1) => i1 - i0 < 60 } }] }, gapped(t, h.min, h.max, h.last), $('zoom-plot'));
+    showCharts([[h]], h.bucketMs, now());
+  }
+  async function zoomDevice(device) {
+    const dlg = $('zoom');
+    $('zoom-title').textContent = `${device}: every point, last hour`;
+    clearCharts();
+    $('zoom-plot').replaceChildren();
+    $('zoom-notes').replaceChildren();
+    dlg.showModal();
+    const res = await fetch(withToken(`/api/history?device=${encodeURIComponent(device)}`));
+    if (!res.ok || !dlg.open) return;
+    const h = await res.json();
+    // Points that share a unit are overlaid; each other unit gets its own chart.
+    const groups = new Map();
+    for (const c of h.points) {
+      if (!c.t.length) continue;
+      const k = c.unit || '';
+      groups.set(k, [...(groups.get(k) || []), c]);
+    }
+    if (!groups.size) return $('zoom-notes').replaceChildren(el('li', { text: 'No reading in the last hour' }));
+    showCharts([...groups.values()], h.bucketMs, now());
   }
   $('zoom-close').addEventListener('click', () => $('zoom').close());
-  $('zoom').addEventListener('close', () => { big?.destroy(); big = null; });
+  $('zoom').addEventListener('close', () => clearCharts());
 
   // ---- render and live feed
   function render(s) {
@@ -296,6 +366,7 @@
     const next = JSON.stringify(s.buses.map((b) => [b.id, b.devices.map((d) => [d.id, d.points.map((p) => p.id)])]));
     if (next !== shape) { build(s); shape = next; }
     updateDevices(s);
+    renderCommissioning(s);
   }
   let lastMessage = 0;
   function setLive(ok, text) {
