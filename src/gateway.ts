@@ -109,13 +109,6 @@ export function startGateway(initial: Config, logger: Logger, options: GatewayOp
   }
 
   const lastValues = new LastValues();
-  // The series dictionary by id, rebuilt when it grows (a birth reads it once per device).
-  let seriesCache = new Map<number, { device: string; point: string }>();
-  const seriesById = () => {
-    const all = outbox.series();
-    if (all.length !== seriesCache.size) seriesCache = new Map(all.map((s) => [s.id, s]));
-    return seriesCache;
-  };
 
   let uplink: Uplink | undefined;
   let session: MqttSession | undefined;
@@ -136,10 +129,7 @@ export function startGateway(initial: Config, logger: Logger, options: GatewayOp
         configHash: configHash(config),
         epoch: outbox.epoch,
         points: outbox.series().map((s) => ({ index: s.id, device: s.device, point: s.point, ...meta.get(`${s.device}\u0000${s.point}`) })),
-        latest: (series) => {
-          const s = seriesById().get(series);
-          return s ? lastValues.get(s.device, s.point) : undefined;
-        },
+        latest: (device, point) => lastValues.get(device, point),
         activeAlarms: new Set(processor.activeAlarms().map((a) => `${a.device}/${a.point}/${a.alarm}`)),
         outboxState: outbox.stats().state,
       }),
@@ -269,6 +259,8 @@ export function startGateway(initial: Config, logger: Logger, options: GatewayOp
       outbox.commit();
       config = next;
       registerPoints(next);
+      const configured = new Set([...next.devices.flatMap((d) => d.points.map((p) => `${d.id}\u0000${p.id}`)), ...aggregatePoints(next.devices).map((a) => `${a.device}\u0000${a.point}`)]);
+      lastValues.retain((device, point) => configured.has(`${device}\u0000${point}`));
       processor = new Processor(next.devices, { restored: outbox.readState(ALARM_STATE_PREFIX) });
       buses = startSources(next);
       uplink?.refreshBirth();

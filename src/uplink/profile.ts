@@ -23,8 +23,8 @@ export interface BirthContext {
   version: string;
   configHash: string;
   points: DictionaryEntry[];
-  /** The latest value of a series (the last-value cache), for births that carry current values (Sparkplug). */
-  latest?: (series: number) => { value: unknown; quality: Sample['quality']; ts: number } | undefined;
+  /** The latest value of a point (the last-value cache), for births that carry current values (Sparkplug). */
+  latest?: (device: string, point: string) => { value: unknown; quality: Sample['quality']; ts: number } | undefined;
   /** Keys `device/point/alarm` of the alarms active now. */
   activeAlarms?: ReadonlySet<string>;
   /** The outbox's write state now ('ok', 'disk-full', 'error'). */

@@ -355,7 +355,7 @@ export class Uplink {
     const round = this.round;
     const sentAt = this.timers.now();
     this.stats.inflight++;
-    this.stats.publishedMessages++;
+    this.stats.publishedMessages += messages.length;
     this.stats.published += samples;
     this.sending.set(range[0], range[1]);
     const published = Promise.all(messages.map((m) => this.publish(m)));

@@ -8,6 +8,7 @@
  */
 import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
 import type { Command } from '../../../commands/types.js';
+import type { Quality } from '../../../sample.js';
 import type { BirthContext, Inbound, Outgoing, StoredRow, Subscription, UplinkProfile } from '../../profile.js';
 import { DataType, datatypeOf, metric, valueFrom } from './metrics.js';
 import { PayloadSchema, type Payload_Metric } from './sparkplug_b_pb.js';
@@ -80,7 +81,7 @@ export function sparkplugProfile(o: SparkplugOptions): SparkplugProfile {
     const metrics: Payload_Metric[] = [];
     for (const [alias, k] of known) {
       if (k.device !== device) continue;
-      const last = ctx.latest?.(alias);
+      const last = ctx.latest?.(k.device, k.point);
       lastQuality.set(alias, last?.quality ?? 'good');
       metrics.push(
         metric({
@@ -125,13 +126,13 @@ export function sparkplugProfile(o: SparkplugOptions): SparkplugProfile {
       const r = rows[i]!;
       const k = known.get(r.series);
       const as = k?.datatype ?? DataType.Double;
-      let quality: string | undefined = r.quality !== 'good' ? r.quality : undefined;
+      let quality: Quality | undefined = r.quality !== 'good' ? r.quality : undefined;
       if (!backlog) {
         if (r.quality === 'good' && lastQuality.get(r.series) !== 'good') quality = 'good';
         lastQuality.set(r.series, r.quality);
       }
       // A series the last birth did not list goes by name (the uplink publishes a new birth for it).
-      const m = metric({ alias: k ? r.series : undefined, name: k ? undefined : r.point, datatype: k ? undefined : as, as, ts: r.ts, value: r.value, quality: quality as never, historical: backlog, reason: r.quality === 'good' ? undefined : r.reason });
+      const m = metric({ alias: k ? r.series : undefined, name: k ? undefined : r.point, datatype: k ? undefined : as, as, ts: r.ts, value: r.value, quality, historical: backlog, reason: r.quality === 'good' ? undefined : r.reason });
       const list = perDevice.get(r.device);
       if (list) list.push(m);
       else perDevice.set(r.device, [m]);
@@ -213,7 +214,7 @@ export function sparkplugProfile(o: SparkplugOptions): SparkplugProfile {
       return qos0(topic('DDATA', a.device), encode([m]));
     },
     dropped: () => null,
-    outboxCondition: (c) => qos0(topic('NDATA'), encode([metric({ alias: undefined, name: 'Outbox/State', as: DataType.String, ts: c.ts, value: c.state })])),
+    outboxCondition: (c) => qos0(topic('NDATA'), encode([metric({ name: 'Outbox/State', as: DataType.String, ts: c.ts, value: c.state })])),
     ready: () => host.online,
     hostState(online, ts) {
       // An older STATE (a previous host session's will delivered late) says nothing about the current one.
