@@ -5,7 +5,10 @@
  * stored finished v1 JSON (kind 'alarm'/'alarms'/'events'), so an outbox from before the change drains
  * as typed events too.
  */
+import { decodeCommandRecord, encodeCommandRecord, type CommandRecord } from './commands/audit.js';
 import type { AlarmEvent } from './processing/types.js';
+
+export type { CommandRecord } from './commands/audit.js';
 
 export interface AlarmRecord {
   kind: 'alarm';
@@ -30,7 +33,7 @@ export interface UnreadableRecord {
 }
 
 /** Every kind the outbox stores. New kinds (command audit, configuration changes) are added here. */
-export type GatewayEvent = AlarmRecord | OutboxRecreatedRecord | UnreadableRecord;
+export type GatewayEvent = AlarmRecord | OutboxRecreatedRecord | CommandRecord | UnreadableRecord;
 
 /** A committed event: its place in the seq space, when it was appended, and the fact itself. */
 export interface StoredEvent {
@@ -47,6 +50,8 @@ export function encodeEvent(e: GatewayEvent): { kind: string; payload: string } 
       return { kind: e.kind, payload: JSON.stringify(e.alarm) };
     case 'outbox-recreated':
       return { kind: e.kind, payload: JSON.stringify({ reason: e.reason, error: e.error, movedTo: e.movedTo }) };
+    case 'command':
+      return { kind: e.kind, payload: encodeCommandRecord(e) };
     case 'unreadable':
       return { kind: e.stored, payload: e.text };
   }
@@ -89,5 +94,6 @@ export function decodeEvent(kind: string, payload: string): GatewayEvent {
     if (typeof o.movedTo === 'string' || o.movedTo === null) r.movedTo = o.movedTo;
     return r;
   }
+  if (what === 'command') return decodeCommandRecord(o) ?? unreadable;
   return unreadable;
 }

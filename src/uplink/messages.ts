@@ -3,6 +3,7 @@
  * status (birth and offline), the events (dropped ranges, outbox state, a recreated outbox) and the alarm
  * events. Pure: test/messages-golden.test.ts pins their bytes.
  */
+import { commandEventJson } from '../commands/audit.js';
 import type { GatewayEvent } from '../events.js';
 import type { DroppedRange, RecreateReason } from '../outbox/types.js';
 import type { AlarmEvent } from '../processing/types.js';
@@ -59,6 +60,8 @@ export function eventJson(gatewayId: string, e: GatewayEvent): string {
       return alarmEventJson(gatewayId, e.alarm);
     case 'outbox-recreated':
       return outboxRecreatedEvent(gatewayId, e);
+    case 'command':
+      return commandEventJson(gatewayId, e);
     case 'unreadable':
       // Sent as stored, so the consumer sees the seq filled and can read what there is.
       return e.text;
