@@ -149,7 +149,7 @@ fi
 cat > "$stage/BUNDLE" <<INFO
 fieldgate $version for linux-$arch (Debian $FG_SUITE $FG_DEB_ARCH and compatible, glibc 2.36 or later)
 node $node_version (npm package node-linux-$FG_NODE_ARCH@$node_version)
-built $(date -u +%Y-%m-%dT%H:%M:%SZ) from $(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo unknown)
+built $(date -u +%Y-%m-%dT%H:%M:%SZ) from $(git -C "$repo" describe --always --dirty=' with uncommitted changes' 2>/dev/null || echo unknown)
 native modules compiled from source in a Debian $FG_SUITE $FG_DEB_ARCH root: $(cd "$stage/node_modules" && find . -name '*.node' | sed 's#^\./##' | tr '\n' ' ')
 INFO
 

@@ -17,6 +17,8 @@ for mod in better-sqlite3 @serialport/bindings-cpp; do
     find "$d/build/Release" -mindepth 1 -maxdepth 1 ! -name '*.node' -exec rm -rf {} +
   fi
 done
+# better-sqlite3 also builds test_extension.node, an SQLite extension for its own tests: not loaded at run time.
+rm -f "$nm/better-sqlite3/build/Release/test_extension.node"
 # node-gyp-build stays: @serialport/bindings-cpp finds its binding through it at run time.
 
 find "$nm" \( -name '*.d.ts' -o -name '*.d.mts' -o -name '*.d.cts' -o -name '*.map' -o -name '*.md' -o -name '*.markdown' \
