@@ -134,6 +134,13 @@ if [ -n "$broker" ]; then
   points=$(grep -o '"point":"[^"]*"' "$tail_out" | sort -u | wc -l)
   [ "$samples" -gt 0 ] && pass "telemetry: $samples samples from $points points over MQTT in $(( demo_seconds - 5 )) s" || { fail "telemetry: no samples on $broker"; head -n 5 "$tail_out" | sed 's/^/      /'; }
   if health="$(curl -fsS "$url/healthz" 2>&1)"; then pass "/healthz after ${demo_seconds} s: $(printf '%s' "$health" | head -c 200)"; else fail "/healthz after ${demo_seconds} s: $health"; fi
+  # The status page and its chart library (uPlot, served from node_modules: pruning must have left it).
+  page_ok=true
+  for p in / /assets/status.js /assets/chart.js /assets/uPlot.iife.min.js /assets/uPlot.min.css; do
+    code="$(curl -sS -o /dev/null -w '%{http_code}' "$url$p" 2>/dev/null || true)"
+    [ "$code" = 200 ] || { page_ok=false; fail "status page $p: HTTP ${code:-none}"; }
+  done
+  $page_ok && pass "status page: / and its assets (status.js, chart.js, uPlot) 200"
   metrics="$(curl -fsS "$url/metrics" 2>/dev/null || true)"
   heap_used=$(printf '%s\n' "$metrics" | awk '/^nodejs_heap_size_used_bytes / { printf "%.1f", $2 / 1048576 }')
   rss_now=$(awk '/^VmRSS/ { printf "%.1f", $2 / 1024 }' "/proc/$node_pid/status" 2>/dev/null || echo "?")
