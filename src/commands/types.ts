@@ -28,6 +28,8 @@ export interface AlarmCommand {
   point: string;
   alarm: string;
   durationS?: number;
+  /** Optional for alarm actions: an acknowledgement that arrives after it is refused as expired. */
+  expiresAt?: number;
   origin: CommandOrigin;
   by?: string;
   note?: string;

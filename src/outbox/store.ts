@@ -191,10 +191,10 @@ export class Outbox extends OutboxReader {
     this.schedule.source(id, busy);
   }
 
-  /** Writes one state row now, in its own fsync'd commit (Sparkplug's bdSeq must be durable before a CONNECT). */
-  saveState(state: StateEntry): void {
+  /** Writes state rows now, in their own fsync'd commit (Sparkplug's bdSeq must be durable before a CONNECT). */
+  saveState(state: StateEntry | readonly StateEntry[]): void {
     this.assertOpen();
-    this.pendingState.set(state);
+    for (const s of Array.isArray(state) ? state : [state as StateEntry]) this.pendingState.set(s);
     this.commit();
   }
 

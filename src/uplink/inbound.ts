@@ -10,7 +10,7 @@ import type { Session } from './types.js';
 
 export interface InboundHandlers {
   /** A parsed command for the guard; the handler answers it (profile.commandResult) and audits it. */
-  command(command: Command): void;
+  command(command: Command, retained: boolean): void;
   /** A message on a command topic that could not be parsed. */
   invalid(reason: string, id: string | undefined): void;
   rebirth(): void;
@@ -22,7 +22,7 @@ export function routeInbound(session: Session, profile: UplinkProfile, handlers:
   for (const s of profile.subscriptions()) {
     session.subscribe(s.filter, s.qos).catch((err: Error) => log.warn({ filter: s.filter, err: err.message }, 'subscribe failed; retried at the next connect'));
   }
-  session.on('message', (topic, payload) => {
+  session.on('message', (topic, payload, retained) => {
     let parsed: Inbound | readonly Inbound[] | null;
     try {
       parsed = profile.inbound(topic, payload);
@@ -31,13 +31,13 @@ export function routeInbound(session: Session, profile: UplinkProfile, handlers:
       parsed = { kind: 'invalid', reason: `cannot parse: ${(err as Error).message}` };
     }
     if (!parsed) return;
-    for (const m of Array.isArray(parsed) ? parsed : [parsed as Inbound]) route(m);
+    for (const m of Array.isArray(parsed) ? parsed : [parsed as Inbound]) route(m, retained);
   });
 
-  function route(m: Inbound): void {
+  function route(m: Inbound, retained: boolean): void {
     switch (m.kind) {
       case 'command':
-        return handlers.command(m.command);
+        return handlers.command(m.command, retained);
       case 'invalid':
         return handlers.invalid(m.reason, m.id);
       case 'rebirth':

@@ -138,8 +138,9 @@ export class MqttSession extends EventEmitter {
         this.setState('connected');
       });
     });
-    client.on('message', (topic, payload) => {
-      if (this.client === client) this.emit('message', topic, payload);
+    client.on('message', (topic, payload, packet) => {
+      // A retained message is one the broker replays at every subscribe: the command guard refuses those.
+      if (this.client === client) this.emit('message', topic, payload, packet.retain === true);
     });
     client.on('error', (err) => {
       lastError = err;

@@ -21,5 +21,6 @@ export interface Session {
   /** Publishes a last message (the offline status) if connected, then disconnects cleanly. Idempotent. */
   close(last?: { topic: string; payload: string | Buffer; qos?: 0 | 1; retain?: boolean }): Promise<void>;
   on(event: 'state', listener: (state: SessionState, reason?: string) => void): this;
-  on(event: 'message', listener: (topic: string, payload: Buffer) => void): this;
+  /** `retained`: the broker delivered a retained message (at subscribe), not one published now. */
+  on(event: 'message', listener: (topic: string, payload: Buffer, retained: boolean) => void): this;
 }

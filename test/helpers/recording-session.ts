@@ -70,10 +70,10 @@ export class RecordingSession extends EventEmitter implements Session {
   }
 
   /** A message from the broker on a subscribed filter (exact topics or a trailing #). */
-  deliver(topic: string, payload: string | Buffer): boolean {
+  deliver(topic: string, payload: string | Buffer, retained = false): boolean {
     const match = [...this.subscriptions.keys()].some((f) => f === topic || (f.endsWith('#') && topic.startsWith(f.slice(0, -1))));
     if (!this.connected || !match) return false;
-    this.emit('message', topic, Buffer.from(payload));
+    this.emit('message', topic, Buffer.from(payload), retained);
     return true;
   }
 

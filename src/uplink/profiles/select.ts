@@ -14,7 +14,11 @@ export interface ProfileStore {
 
 export function profileFor(config: Config, store: ProfileStore, version: string): UplinkProfile {
   const u = config.uplink!;
-  if (u.profile !== 'sparkplug') return fieldgateProfile({ gatewayId: config.gateway.id, topicPrefix: u.topicPrefix, format: u.format });
+  if (u.profile !== 'sparkplug') {
+    const points = config.devices.flatMap((d) => d.points);
+    const commands = { write: points.some((p) => p.write !== undefined), alarm: points.some((p) => (p.alarms?.length ?? 0) > 0) };
+    return fieldgateProfile({ gatewayId: config.gateway.id, topicPrefix: u.topicPrefix, format: u.format, commands });
+  }
   const sp = u.sparkplug!;
   return sparkplugProfile({
     groupId: sp.groupId,

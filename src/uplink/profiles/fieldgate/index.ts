@@ -8,7 +8,8 @@ import { encodeCompactSeries, encodeJson } from '../../payload.js';
 import { birthStatus, droppedEvent, eventJson, offlineStatus, outboxStateEvent, withSeq } from '../../messages.js';
 import type { CommandResult } from '../../../commands/types.js';
 import type { DroppedRange, StoredEvent } from '../../../outbox/types.js';
-import type { OutboxCondition, Outgoing, StoredRow, UplinkProfile } from '../../profile.js';
+import type { OutboxCondition, Outgoing, StoredRow, Subscription, UplinkProfile } from '../../profile.js';
+import { parseCommand } from './commands.js';
 
 export interface FieldgateTopics {
   telemetry: string;
@@ -29,6 +30,13 @@ export interface FieldgateProfileOptions {
   gatewayId: string;
   topicPrefix: string;
   format: PayloadFormat;
+  /**
+   * Which command topics to listen on: cmd/write when a point is writable, cmd/alarm when a point has alarms
+   * (default both). What is not subscribed cannot arrive; the guard judges what does.
+   */
+  commands?: { write: boolean; alarm: boolean };
+  /** Gateway clock for ttlS; Date.now by default. */
+  now?: () => number;
 }
 
 /** v1 carries every kind: each encoder returns exactly one message. */
@@ -44,6 +52,14 @@ export interface FieldgateProfile extends UplinkProfile {
 export function fieldgateProfile(o: FieldgateProfileOptions): FieldgateProfile {
   const topics = topicsFor(o.topicPrefix, o.gatewayId);
   const g = o.gatewayId;
+  const now = o.now ?? Date.now;
+  const takes = o.commands ?? { write: true, alarm: true };
+  const writeTopic = `${topics.commands}/write`;
+  const alarmTopic = `${topics.commands}/alarm`;
+  const subscriptions: Subscription[] = [
+    ...(takes.write ? [{ filter: writeTopic, qos: 1 as const }] : []),
+    ...(takes.alarm ? [{ filter: alarmTopic, qos: 1 as const }] : []),
+  ];
   return {
     name: 'fieldgate',
     topics,
@@ -64,9 +80,12 @@ export function fieldgateProfile(o: FieldgateProfileOptions): FieldgateProfile {
     }),
     dropped: (epoch, ranges) => ({ topic: topics.events, payload: droppedEvent(g, epoch, ranges), qos: 1, retain: false }),
     outboxCondition: (c) => ({ topic: topics.events, payload: outboxStateEvent(g, c.state, c.was, c.pending, c.ts), qos: 1, retain: false }),
-    // Commands are parsed by profiles/fieldgate/commands.ts once the guard exists; until then nothing is taken in.
-    subscriptions: () => [],
-    inbound: () => null,
+    subscriptions: () => subscriptions,
+    inbound: (topic, payload) => {
+      if (topic === writeTopic && takes.write) return parseCommand('write', payload, now());
+      if (topic === alarmTopic && takes.alarm) return parseCommand('alarm', payload, now());
+      return null;
+    },
     commandResult: (r) => ({ topic: topics.results, payload: JSON.stringify(r), qos: 1, retain: false }),
   };
 }
