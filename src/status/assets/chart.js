@@ -124,6 +124,9 @@
           const dpr = devicePixelRatio || 1;
           ctx.save();
           ctx.font = `${11 * dpr}px system-ui, sans-serif`;
+          // uPlot leaves the axes' alignment on the context: the limit labels start inside the plot.
+          ctx.textAlign = 'left';
+          ctx.textBaseline = 'alphabetic';
           drawn.limits = 0; drawn.marks = 0;
           for (const l of limits) {
             const y = u.valToPos(l.limit, 'y', true);

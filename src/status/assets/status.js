@@ -1,12 +1,11 @@
-// fieldgate status page: a live snapshot over server-sent events, small uPlot plots of the last hour (chart.js draws
-// the large ones), the commissioning tables and the alarm journal (commission.js).
+// fieldgate status page: a live snapshot over server-sent events; the small plots and the chart dialog are plots.js
+// (chart.js draws the charts), the commissioning tables and the alarm journal commission.js.
 // No framework and no build step; every text goes in through textContent, never as HTML.
 'use strict';
 (() => {
   const $ = (id) => document.getElementById(id);
   const token = new URLSearchParams(location.search).get('token') || '';
   const withToken = (path) => (token ? `${path}${path.includes('?') ? '&' : '?'}token=${encodeURIComponent(token)}` : path);
-  const HOUR_S = 3600;
 
   function el(tag, attrs, ...children) {
     const e = document.createElement(tag);
@@ -62,8 +61,7 @@
   let snap = null;
   let skew = 0; // gateway clock minus browser clock
   const now = () => Date.now() + skew;
-  const series = new Map(); // "device\0point" -> { t: [s], v: [] }
-  let bucketS = 10;
+  const plots = window.fieldgatePlots.create({ el, withToken, now, value, since, pointOf });
 
   // ---- alarms and attention
   function alarmDetail(a) {
@@ -102,10 +100,11 @@
   }
   // The journal is fetched when it is opened, and again when the snapshot shows a new alarm event.
   let journalKey = null;
-  function unitOf(device, point) {
-    for (const b of snap?.buses || []) for (const d of b.devices) if (d.id === device) for (const p of d.points) if (p.id === point) return p.unit;
+  function pointOf(device, point) {
+    for (const b of snap?.buses || []) for (const d of b.devices) if (d.id === device) for (const p of d.points) if (p.id === point) return p;
     return undefined;
   }
+  const unitOf = (device, point) => pointOf(device, point)?.unit;
   async function loadJournal() {
     try {
       const res = await fetch(withToken('/api/alarms'));
@@ -194,7 +193,7 @@
         el('div', { class: 'devices' }, b.devices.map((d) => {
           const refs = { pill: el('span', { class: 'pill' }), info: el('p', { class: 'muted' }), errs: el('p', { class: 'muted' }), last: el('p') };
           const plotAll = el('button', { type: 'button', class: 'plot-all', text: 'Plot', title: `${d.id}: its points over the last hour, overlaid by unit` });
-          plotAll.addEventListener('click', () => zoomDevice(d.id));
+          plotAll.addEventListener('click', () => plots.zoomDevice(d.id));
           const card = el('article', { class: 'card device' }, el('div', { class: 'head' }, el('h3', { text: d.id }), el('span', { class: 'head-right' }, plotAll, refs.pill)), refs.info, refs.errs, refs.last,
             el('div', { class: 'points' }, d.points.map((p) => pointRow(d.id, p))));
           devs.set(d.id, { card, ...refs });
@@ -207,7 +206,7 @@
     const r = { val: el('span', { class: 'val' }), age: el('span', { class: 'age' }), why: el('p', { class: 'why', hidden: true }),
       spark: el('div', { class: 'spark', tabindex: '0', role: 'button', 'aria-label': `plot of ${p.id}, last hour`, title: 'Last hour (click to enlarge)' }) };
     r.row = el('div', { class: 'pt' }, el('span', { class: 'name', title: p.description, text: p.id }), r.val, r.age, r.spark, r.why);
-    const open = () => zoom(device, p.id, p.unit);
+    const open = () => plots.zoom(device, p.id, p.unit);
     r.spark.addEventListener('click', open);
     r.spark.addEventListener('keydown', (e) => { if (e.key === 'Enter' || e.key === ' ') open(); });
     rows.set(key, r);
@@ -246,115 +245,9 @@
       : '';
     r.why.hidden = !why;
     r.why.textContent = why;
-    if (p.bucket) extend(key, p.bucket);
-    draw(key, r);
+    if (p.bucket) plots.extend(key, p.bucket);
+    plots.draw(key, r);
   }
-
-  // ---- plots
-  function extend(key, [tMs, , , last]) {
-    const d = series.get(key) || { t: [], v: [] };
-    series.set(key, d);
-    const t = tMs / 1000;
-    const n = d.t.length;
-    if (n && d.t[n - 1] === t) { if (d.v[n - 1] === last) return; d.v[n - 1] = last; }
-    else if (!n || t > d.t[n - 1]) { d.t.push(t); d.v.push(last); }
-    else return;
-    const from = now() / 1000 - HOUR_S;
-    while (d.t.length && d.t[0] < from) { d.t.shift(); d.v.shift(); }
-    d.dirty = true;
-  }
-  /** [t, ...ys] with a null after each silence longer than two buckets, so the plot breaks instead of bridging. */
-  function gapped(t, ...ys) {
-    const out = [[], ...ys.map(() => [])];
-    for (let i = 0; i < t.length; i++) {
-      if (i && t[i] - t[i - 1] > 2 * bucketS) { out[0].push(t[i - 1] + bucketS); for (let k = 1; k < out.length; k++) out[k].push(null); }
-      out[0].push(t[i]);
-      for (let k = 0; k < ys.length; k++) out[k + 1].push(ys[k][i]);
-    }
-    return out;
-  }
-  const withGaps = (d) => gapped(d.t, d.v);
-  const xRange = () => { const n = now() / 1000; return [n - HOUR_S, n]; };
-  function draw(key, r) {
-    const d = series.get(key);
-    if (!d || !window.uPlot) return;
-    if (!r.plot) {
-      r.plot = new uPlot({ width: 150, height: 34, pxAlign: false, padding: [3, 4, 3, 0], cursor: { show: false }, select: { show: false }, legend: { show: false },
-        scales: { x: { time: true, range: xRange } }, axes: [{ show: false }, { show: false }],
-        // A few readings (a fresh start) are drawn as dots; a line needs two.
-        series: [{}, { stroke: '#2a6fdb', width: 1.5, fill: 'rgba(42,111,219,.12)', points: { show: (u, si, i0, i1) => i1 - i0 < 12, size: 4 } }] }, withGaps(d), r.spark);
-      d.dirty = false;
-    } else if (d.dirty) {
-      r.plot.setData(withGaps(d));
-      d.dirty = false;
-    }
-  }
-  async function loadHistory() {
-    try {
-      const res = await fetch(withToken('/api/history'));
-      if (!res.ok) return;
-      const h = await res.json();
-      bucketS = h.bucketMs / 1000;
-      for (const p of h.points) series.set(`${p.device}\u0000${p.point}`, { t: p.t.map((x) => x / 1000), v: p.last.slice(), dirty: true });
-      for (const [key, r] of rows) draw(key, r);
-    } catch { /* the next snapshot extends what there is */ }
-  }
-  let charts = [];
-  function clearCharts() { for (const c of charts) c.destroy(); charts = []; }
-  function chartSize() {
-    const width = Math.max(280, ($('zoom-plot').clientWidth || 600));
-    return { width, height: Math.max(220, Math.min(420, Math.round(width * 0.5))) };
-  }
-  /** One chart per group of points sharing a unit; the words under each. */
-  function showCharts(groups, bucketMs, nowMs) {
-    clearCharts();
-    const plotBox = $('zoom-plot');
-    plotBox.replaceChildren();
-    $('zoom-notes').replaceChildren();
-    const size = chartSize();
-    for (const list of groups) {
-      const box = el('div', { class: 'chart', 'data-unit': list[0].unit || '', 'data-points': list.map((c) => c.point).join(',') });
-      const title = groups.length > 1 || list.length > 1 ? el('h3', { text: `${list.map((c) => c.point).join(', ')}${list[0].unit ? ` (${list[0].unit})` : ''}` }) : '';
-      plotBox.append(el('section', { class: 'chart-group' }, title, box));
-      charts.push(window.fieldgateChart.drawChart(box, list, { bucketMs, now: nowMs, ...size }));
-      if (list.length === 1) $('zoom-notes').append(...window.fieldgateChart.describe(list[0]).map((t) => el('li', { text: t })));
-    }
-  }
-  async function zoom(device, point, unit) {
-    const dlg = $('zoom');
-    $('zoom-title').textContent = `${device} · ${point}${unit ? ` (${unit})` : ''}`;
-    clearCharts();
-    $('zoom-plot').replaceChildren();
-    $('zoom-notes').replaceChildren();
-    dlg.showModal();
-    const res = await fetch(withToken(`/api/history?device=${encodeURIComponent(device)}&point=${encodeURIComponent(point)}`));
-    if (!res.ok || !dlg.open) return;
-    const h = await res.json();
-    bucketS = h.bucketMs / 1000;
-    showCharts([[h]], h.bucketMs, now());
-  }
-  async function zoomDevice(device) {
-    const dlg = $('zoom');
-    $('zoom-title').textContent = `${device}: every point, last hour`;
-    clearCharts();
-    $('zoom-plot').replaceChildren();
-    $('zoom-notes').replaceChildren();
-    dlg.showModal();
-    const res = await fetch(withToken(`/api/history?device=${encodeURIComponent(device)}`));
-    if (!res.ok || !dlg.open) return;
-    const h = await res.json();
-    // Points that share a unit are overlaid; each other unit gets its own chart.
-    const groups = new Map();
-    for (const c of h.points) {
-      if (!c.t.length) continue;
-      const k = c.unit || '';
-      groups.set(k, [...(groups.get(k) || []), c]);
-    }
-    if (!groups.size) return $('zoom-notes').replaceChildren(el('li', { text: 'No reading in the last hour' }));
-    showCharts([...groups.values()], h.bucketMs, now());
-  }
-  $('zoom-close').addEventListener('click', () => $('zoom').close());
-  $('zoom').addEventListener('close', () => clearCharts());
 
   // ---- render and live feed
   function render(s) {
@@ -367,6 +260,7 @@
     if (next !== shape) { build(s); shape = next; }
     updateDevices(s);
     renderCommissioning(s);
+    plots.updateNow();
   }
   let lastMessage = 0;
   function setLive(ok, text) {
@@ -377,7 +271,7 @@
   }
   function connect() {
     const es = new EventSource(withToken('/events'));
-    es.onopen = () => loadHistory();
+    es.onopen = () => plots.loadHistory(rows);
     es.onmessage = (m) => {
       const s = JSON.parse(m.data);
       skew = s.now - Date.now();
@@ -393,7 +287,7 @@
   }
   setInterval(() => {
     if (snap && Date.now() - lastMessage > 15_000) setLive(false, `No news from the gateway for ${ago(Date.now() - lastMessage)}, retrying…`);
-    else if (snap) { renderAlarms(snap); renderUplink(snap); renderOutbox(snap); updateDevices(snap); }
+    else if (snap) { renderAlarms(snap); renderUplink(snap); renderOutbox(snap); updateDevices(snap); plots.updateNow(); }
   }, 1000);
   $('api-link').href = withToken('/api/status');
   $('metrics-link').href = withToken('/metrics');
