@@ -14,8 +14,8 @@ export interface ProfileStore {
 
 export function profileFor(config: Config, store: ProfileStore, version: string): UplinkProfile {
   const u = config.uplink!;
+  const points = config.devices.flatMap((d) => d.points);
   if (u.profile !== 'sparkplug') {
-    const points = config.devices.flatMap((d) => d.points);
     const commands = { write: points.some((p) => p.write !== undefined), alarm: points.some((p) => (p.alarms?.length ?? 0) > 0) };
     return fieldgateProfile({ gatewayId: config.gateway.id, topicPrefix: u.topicPrefix, format: u.format, commands });
   }
@@ -25,6 +25,7 @@ export function profileFor(config: Config, store: ProfileStore, version: string)
     edgeNodeId: sp.edgeNodeId ?? config.gateway.id,
     primaryHostId: sp.primaryHostId,
     commandTtlS: sp.commandTtlS,
+    takesWrites: points.some((p) => p.write !== undefined),
     version,
     bdSeq: {
       load() {

@@ -25,6 +25,8 @@ export interface SparkplugOptions {
   primaryHostId?: string;
   /** A DCMD expires this long after its timestamp. */
   commandTtlS: number;
+  /** Subscribe to DCMD: only when some point is writable (default true); the guard judges each command. */
+  takesWrites?: boolean;
   /** Where bdSeq lives across restarts (the outbox state). */
   bdSeq: { load(): number | undefined; save(value: number): void };
   version: string;
@@ -231,7 +233,7 @@ export function sparkplugProfile(o: SparkplugOptions): SparkplugProfile {
     subscriptions(): Subscription[] {
       const subs: Subscription[] = [
         { filter: topic('NCMD'), qos: 1 },
-        { filter: `${dcmdPrefix}+`, qos: 1 },
+        ...(o.takesWrites === false ? [] : [{ filter: `${dcmdPrefix}+`, qos: 1 as const }]),
       ];
       if (stateTopic) subs.push({ filter: stateTopic, qos: 1 });
       return subs;
