@@ -57,14 +57,18 @@ export function encodeEvent(e: GatewayEvent): { kind: string; payload: string } 
   }
 }
 
-const ALARM_KEYS = ['state', 'device', 'point', 'alarm', 'type', 'severity', 'value', 'limit', 'ts', 'message'] as const;
+const ALARM_KEYS = ['state', 'device', 'point', 'alarm', 'type', 'severity', 'value', 'limit', 'ts', 'message', 'alarmState', 'returned', 'until', 'by', 'note'] as const;
+const ISA_STATES: readonly unknown[] = ['normal', 'unacknowledged', 'acknowledged', 'returned-unacknowledged'];
 
 function alarmFrom(o: Record<string, unknown>): AlarmEvent | undefined {
   const str = (k: string) => typeof o[k] === 'string';
   const numOrNull = (k: string) => o[k] === null || typeof o[k] === 'number';
   if (!str('state') || !str('device') || !str('point') || !str('alarm') || !str('type') || !str('severity')) return undefined;
   if (!numOrNull('value') || !numOrNull('limit') || typeof o.ts !== 'number') return undefined;
-  if (o.message !== undefined && !str('message')) return undefined;
+  for (const k of ['message', 'by', 'note'] as const) if (o[k] !== undefined && !str(k)) return undefined;
+  if (o.alarmState !== undefined && !ISA_STATES.includes(o.alarmState)) return undefined;
+  if (o.returned !== undefined && o.returned !== true) return undefined;
+  if (o.until !== undefined && typeof o.until !== 'number') return undefined;
   // Rebuilt key by key, in the order the v1 encoder writes them, dropping the v1 envelope (v, event, g).
   const a: Record<string, unknown> = {};
   for (const k of ALARM_KEYS) if (o[k] !== undefined) a[k] = o[k];

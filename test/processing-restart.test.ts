@@ -100,8 +100,16 @@ describe('alarm state across a restart', () => {
     expect(cleared.alarms.map((a) => [a.alarm, a.state, a.ts - T0])).toEqual([['ch4-stop', 'cleared', 101_000], ['ch4-alarm', 'cleared', 102_000]]);
     emit(cleared);
     outbox.commit();
+    // Nobody acknowledged them: returned-unacknowledged, kept until an acknowledgement (ISA-18.2).
+    expect([...outbox.readState(ALARM_STATE_PREFIX).values()].map((v) => JSON.parse(v).state)).toEqual(['returned-unacknowledged', 'returned-unacknowledged']);
+    for (const id of ['ch4-alarm', 'ch4-stop']) {
+      const r = processor.acknowledge('face', 'ch4', id, { ts: T0 + 103_000 });
+      if (!r.ok) throw new Error(r.reason);
+      emit({ samples: [], alarms: r.events });
+    }
+    outbox.commit();
     expect(outbox.readState(ALARM_STATE_PREFIX).size).toBe(0);
-    expect(outbox.readEvents(0, 10).map((e) => v1(e).state)).toEqual(['raised', 'raised', 'cleared', 'cleared']);
+    expect(outbox.readEvents(0, 10).map((e) => v1(e).state)).toEqual(['raised', 'raised', 'cleared', 'cleared', 'acknowledged', 'acknowledged']);
   });
 
   it('keeps a restored stale alarm active without a duplicate raise and reports the whole silence at its clear', () => {
@@ -134,8 +142,8 @@ describe('alarm state across a restart', () => {
     const processor = new Processor(cfg.devices, { restored, monotonic: () => 0 });
     const { alarms } = processor.tick(T0 + 5000);
     expect(alarms).toEqual([
-      { state: 'cleared', device: 'face', point: 'ch4', alarm: 'ch4-old', type: 'high', severity: 'critical', value: null, limit: 2, ts: T0 + 5000, message: 'alarm no longer in the configuration' },
-      { state: 'cleared', device: 'gone', point: 'x', alarm: 'low', type: 'low', severity: 'major', value: null, limit: null, ts: T0 + 5000, message: 'alarm no longer in the configuration' },
+      { state: 'cleared', device: 'face', point: 'ch4', alarm: 'ch4-old', type: 'high', severity: 'critical', value: null, limit: 2, ts: T0 + 5000, message: 'alarm no longer in the configuration', alarmState: 'normal' },
+      { state: 'cleared', device: 'gone', point: 'x', alarm: 'low', type: 'low', severity: 'major', value: null, limit: null, ts: T0 + 5000, message: 'alarm no longer in the configuration', alarmState: 'normal' },
     ]);
     expect(alarms.map((a) => alarmStateEntry(a))).toEqual([{ key: 'alarm/face/ch4/ch4-old', value: null }, { key: 'alarm/gone/x/low', value: null }]);
     expect(processor.tick(T0 + 6000).alarms).toEqual([]);

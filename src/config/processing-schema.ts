@@ -11,6 +11,18 @@ const alarmId = z.string().regex(/^[A-Za-z0-9_-]+$/, 'must match [A-Za-z0-9_-]+'
 const severity = z.enum(SEVERITIES).default('major');
 const delayS = z.number().min(0).max(86_400).default(0);
 
+/** Longest shelve an alarm may take: 8 h by default (one shift, as ISA-18.2 expects of shelving), up to 7 days. */
+export const SHELVE_MAX_S = 604_800;
+export const DEFAULT_SHELVE_MAX_S = 28_800;
+
+/** The ISA-18.2 keys every alarm type has: latching and the bound of its shelving (docs/processing.md). */
+const management = {
+  /** Stays active once raised until it is acknowledged, even when the condition goes away (a burst must not vanish). */
+  latch: z.boolean().default(false),
+  /** The longest `durationS` a shelve of this alarm may ask for. */
+  shelveMaxS: z.number().int().min(1).max(SHELVE_MAX_S).default(DEFAULT_SHELVE_MAX_S),
+};
+
 const levelAlarm = {
   /** Default: the type (low, high); give ids when a point has two alarms of one type (e.g. 0.5 and 1.0 %vol). */
   id: alarmId,
@@ -21,6 +33,7 @@ const levelAlarm = {
   delayS,
   severity,
   message: z.string().optional(),
+  ...management,
 };
 
 export const alarmSchema = z.discriminatedUnion('type', [
@@ -35,6 +48,7 @@ export const alarmSchema = z.discriminatedUnion('type', [
     delayS,
     severity,
     message: z.string().optional(),
+    ...management,
   }),
   z.strictObject({
     type: z.literal('stale'),
@@ -43,6 +57,7 @@ export const alarmSchema = z.discriminatedUnion('type', [
     afterS: z.number().positive().max(30 * 86_400),
     severity,
     message: z.string().optional(),
+    ...management,
   }),
 ]);
 

@@ -1,12 +1,12 @@
 /**
- * Alarms as they leave the Processor: the event JSON published on the alarms topic, and the state row the
- * outbox writes in the same transaction, so the active alarms survive a restart (src/outbox/state.ts).
+ * Alarms as they leave the Processor: the state row the outbox writes in the same transaction as each event,
+ * so an alarm that is not normal (or is shelved) survives a restart exactly (src/outbox/state.ts).
  */
 import { SEVERITIES } from '../config/processing-schema.js';
-import type { StoredAlarm } from './alarms.js';
-import type { AlarmEvent, AlarmType, Severity } from './types.js';
+import type { StoredIsa } from './alarm-isa.js';
+import type { AlarmEvent, AlarmType, IsaState, Severity } from './types.js';
 
-/** Prefix of the active-alarm state keys: `outbox.readState(ALARM_STATE_PREFIX)` at start. */
+/** Prefix of the alarm state keys: `outbox.readState(ALARM_STATE_PREFIX)` at start. */
 export const ALARM_STATE_PREFIX = 'alarm/';
 
 /** `alarm/{device}/{point}/{alarmId}`; ids match [A-Za-z0-9_-]+, so the slashes are unambiguous. */
@@ -14,14 +14,40 @@ export function alarmStateKey(device: string, point: string, alarm: string): str
   return `${ALARM_STATE_PREFIX}${device}/${point}/${alarm}`;
 }
 
-/** The state row to write with the event: the alarm's details while raised, a deletion when cleared. */
-export function alarmStateEntry(e: AlarmEvent): { key: string; value: string | null } {
-  const key = alarmStateKey(e.device, e.point, e.alarm);
-  if (e.state === 'cleared') return { key, value: null };
-  return { key, value: JSON.stringify({ type: e.type, severity: e.severity, limit: e.limit, value: e.value, ts: e.ts }) };
+/**
+ * The alarm's state after an event: its `alarmState`, else the one its `state` implies (events of older
+ * builds): raised and returned -> unacknowledged, acknowledged -> acknowledged, cleared ->
+ * returned-unacknowledged (nobody could acknowledge before), shelved and unshelved -> unacknowledged.
+ */
+export function stateAfter(e: AlarmEvent): IsaState {
+  if (e.alarmState !== undefined) return e.alarmState;
+  if (e.state === 'cleared') return 'returned-unacknowledged';
+  return e.state === 'acknowledged' ? 'acknowledged' : 'unacknowledged';
 }
 
-export interface RestoredAlarm extends StoredAlarm {
+/** Raised and not cleared after this event (unacknowledged or acknowledged): a birth's or a status page's "active". */
+export function alarmActive(e: AlarmEvent): boolean {
+  const s = stateAfter(e);
+  return s === 'unacknowledged' || s === 'acknowledged';
+}
+
+/**
+ * The state row to write with the event: the alarm's details unless it is now normal and not shelved (then a
+ * deletion). `{type, severity, limit, value, ts}` as older builds wrote for an active alarm, and beside them
+ * `state` when it is not unacknowledged, `returned` (latched, condition gone) and `shelvedUntil`.
+ */
+export function alarmStateEntry(e: AlarmEvent): { key: string; value: string | null } {
+  const key = alarmStateKey(e.device, e.point, e.alarm);
+  const state = stateAfter(e);
+  if (state === 'normal' && e.until === undefined) return { key, value: null };
+  const row: Record<string, unknown> = { type: e.type, severity: e.severity, limit: e.limit, value: e.value, ts: e.ts };
+  if (state !== 'unacknowledged') row.state = state;
+  if (e.returned === true) row.returned = true;
+  if (e.until !== undefined) row.shelvedUntil = e.until;
+  return { key, value: JSON.stringify(row) };
+}
+
+export interface RestoredAlarm extends StoredIsa {
   device: string;
   point: string;
   alarm: string;
@@ -31,9 +57,13 @@ export interface RestoredAlarm extends StoredAlarm {
 }
 
 const TYPES: readonly string[] = ['low', 'high', 'rateOfChange', 'stale'];
-const num = (x: unknown) => (typeof x === 'number' ? x : undefined);
+const STATES: readonly string[] = ['normal', 'unacknowledged', 'acknowledged', 'returned-unacknowledged'];
+const num = (x: unknown) => (typeof x === 'number' && Number.isFinite(x) ? x : undefined);
 
-/** Parses the state rows; keys of another shape are skipped, unreadable values keep only the key's facts. */
+/**
+ * Parses the state rows; keys of another shape are skipped, unreadable values keep only the key's facts (an
+ * active, unacknowledged alarm, as are rows without `state`).
+ */
 export function parseAlarmState(rows: ReadonlyMap<string, string>): RestoredAlarm[] {
   const out: RestoredAlarm[] = [];
   for (const [key, value] of rows) {
@@ -56,12 +86,18 @@ export function parseAlarmState(rows: ReadonlyMap<string, string>): RestoredAlar
       limit: num(v.limit),
       value: num(v.value),
       ts: num(v.ts),
+      state: typeof v.state === 'string' && STATES.includes(v.state) ? (v.state as IsaState) : undefined,
+      returned: v.returned === true ? true : undefined,
+      shelvedUntil: num(v.shelvedUntil),
     });
   }
   return out;
 }
 
-/** The clear of a restored alarm the configuration no longer has: without it the alarm would stay active upstream. */
+/**
+ * The clear of a restored alarm the configuration no longer has: without it the alarm would stay active upstream.
+ * It leaves the alarm normal (its row deleted): nobody can acknowledge an alarm that is not configured.
+ */
 export function orphanClear(r: RestoredAlarm, ts: number): AlarmEvent {
   const type = r.type ?? (TYPES.includes(r.alarm) ? (r.alarm as AlarmType) : 'high');
   return {
@@ -75,5 +111,6 @@ export function orphanClear(r: RestoredAlarm, ts: number): AlarmEvent {
     limit: r.limit ?? null,
     ts,
     message: 'alarm no longer in the configuration',
+    alarmState: 'normal',
   };
 }

@@ -1,12 +1,16 @@
 /**
- * The alarms of one point, each a small state machine: inactive -> raised -> cleared. low, high and
+ * The alarm conditions of one point, each a small state machine: its condition starts and ends (with delays,
+ * hysteresis); what is announced of it (ISA-18.2 states, latch, shelving) is alarm-isa.ts. low, high and
  * rateOfChange see only good numeric samples (booleans as 0 and 1); other samples are invisible to them: they
  * neither start, reset nor complete a delay, and never clear an alarm (a broken gas detector must not clear
  * its gas alarm). stale sees every sample and the tick. Rules in docs/processing.md.
  */
-import type { AlarmConfig, AlarmState, AlarmType, Severity } from './types.js';
+import type { AlarmConfig, AlarmType, Severity } from './types.js';
 
-/** What the outbox keeps of an active alarm (alarm-state.ts): enough to clear it after a restart. */
+/** A rule's condition starting (raised) or ending (cleared). */
+export type Transition = 'raised' | 'cleared';
+
+/** What the outbox keeps of an alarm (alarm-state.ts): enough to clear it after a restart. */
 export interface StoredAlarm {
   ts?: number;
   value?: number | null;
@@ -18,7 +22,8 @@ abstract class Rule {
   readonly message?: string;
   abstract readonly type: AlarmType;
   abstract readonly limit: number;
-  active = false;
+  /** The condition holds (after delay and hysteresis); the alarm's announced state is alarm-isa.ts's. */
+  condition = false;
   /** The value of the event the last transition produced (see AlarmEvent.value). */
   eventValue: number | null = null;
 
@@ -28,9 +33,14 @@ abstract class Rule {
     if (cfg.message !== undefined) this.message = cfg.message;
   }
 
-  /** Marks it active as restored from the outbox, so it is not raised again and its clear is not lost. */
+  /** Takes the condition as holding, as restored from the outbox, so it is not raised again and its clear is not lost. */
   restore(_stored: StoredAlarm): void {
-    this.active = true;
+    this.condition = true;
+  }
+
+  /** The value an operator's action reports (AlarmEvent.value): that of the last transition. */
+  actionValue(_ts: number, _mono: number): number | null {
+    return this.eventValue;
   }
 }
 
@@ -62,14 +72,14 @@ export abstract class ValueRule extends Rule {
   }
 
   /** Feeds one good value; returns the transition it completes, if any. */
-  abstract evaluate(ts: number, v: number): AlarmState | null;
+  abstract evaluate(ts: number, v: number): Transition | null;
 
-  protected transition(cond: boolean, ts: number, value: number): AlarmState | null {
+  protected transition(cond: boolean, ts: number, value: number): Transition | null {
     if (!this.hold.held(cond, ts)) return null;
     this.hold.reset();
-    this.active = !this.active;
+    this.condition = !this.condition;
     this.eventValue = value;
-    return this.active ? 'raised' : 'cleared';
+    return this.condition ? 'raised' : 'cleared';
   }
 }
 
@@ -87,9 +97,9 @@ export class LevelAlarm extends ValueRule {
     this.clearAt = cfg.type === 'high' ? cfg.limit - h : cfg.limit + h;
   }
 
-  evaluate(ts: number, v: number): AlarmState | null {
+  evaluate(ts: number, v: number): Transition | null {
     const high = this.type === 'high';
-    const cond = this.active ? (high ? v < this.clearAt : v > this.clearAt) : high ? v >= this.limit : v <= this.limit;
+    const cond = this.condition ? (high ? v < this.clearAt : v > this.clearAt) : high ? v >= this.limit : v <= this.limit;
     return this.transition(cond, ts, v);
   }
 }
@@ -133,12 +143,12 @@ export class RateAlarm extends ValueRule {
     return ((v - this.vs[this.head]) / (ts - t0)) * this.perMs;
   }
 
-  evaluate(ts: number, v: number): AlarmState | null {
+  evaluate(ts: number, v: number): Transition | null {
     const rate = this.rate(ts, v);
     if (rate === null) return null;
     const fall = this.limit < 0;
     const beyond = fall ? rate <= this.limit : rate >= this.limit;
-    return this.transition(this.active ? !beyond : beyond, ts, rate);
+    return this.transition(this.condition ? !beyond : beyond, ts, rate);
   }
 
   private forget(): void {
@@ -172,24 +182,33 @@ export class StaleAlarm extends Rule {
     if (typeof stored.ts === 'number' && typeof stored.value === 'number') this.restoredFrom = stored.ts - stored.value * 1000;
   }
 
+  /** While the condition holds: the silence so far (so a state row written at an acknowledgement restores it). */
+  override actionValue(ts: number, mono: number): number | null {
+    return this.condition ? Math.max(0, this.silenceMs(ts, mono)) / 1000 : this.eventValue;
+  }
+
+  private silenceMs(ts: number, mono: number): number {
+    return this.restoredFrom !== null ? ts - this.restoredFrom : mono - this.lastGood;
+  }
+
   /** Any sample, at monotonic time `mono`; `ts` is the sample's own timestamp. */
-  onSample(ts: number, good: boolean, mono: number): AlarmState | null {
+  onSample(ts: number, good: boolean, mono: number): Transition | null {
     if (good) {
-      const silenceMs = this.restoredFrom !== null ? ts - this.restoredFrom : mono - this.lastGood;
+      const silenceMs = this.silenceMs(ts, mono);
       this.lastGood = mono;
       this.restoredFrom = null;
-      if (!this.active) return null;
-      this.active = false;
+      if (!this.condition) return null;
+      this.condition = false;
       this.eventValue = Math.max(0, silenceMs) / 1000;
       return 'cleared';
     }
     return this.onTick(mono);
   }
 
-  onTick(mono: number): AlarmState | null {
+  onTick(mono: number): Transition | null {
     const silenceMs = mono - this.lastGood;
-    if (this.active || silenceMs < this.afterMs) return null;
-    this.active = true;
+    if (this.condition || silenceMs < this.afterMs) return null;
+    this.condition = true;
     this.eventValue = silenceMs / 1000;
     return 'raised';
   }

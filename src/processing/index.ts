@@ -1,6 +1,7 @@
 /** Edge processing: pure steps over samples, composed per point, and the alarm state that survives a restart. */
-export { Processor, aggregatePoints, type ActiveAlarm, type ProcessorOptions } from './processor.js';
-export { ALARM_STATE_PREFIX, alarmStateEntry, alarmStateKey } from './alarm-state.js';
+export { Processor, aggregatePoints, type ActiveAlarm, type AlarmStateView, type ProcessorOptions } from './processor.js';
+export { ALARM_STATE_PREFIX, alarmActive, alarmStateEntry, alarmStateKey, stateAfter } from './alarm-state.js';
+export type { AlarmActionOptions, AlarmActionResult } from './alarm-isa.js';
 export { NAMUR, namurCheck, type NamurVerdict } from './namur.js';
 export { compileRange, type RangeFn } from './range.js';
 export { GAP_FACTOR, parseDeadband } from './report.js';

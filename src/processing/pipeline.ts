@@ -4,11 +4,12 @@
  * pipeline for a point without processing keys (those samples pass through untouched).
  */
 import { Aggregator, numeric } from './aggregate.js';
+import { ManagedAlarm } from './alarm-isa.js';
 import { compileAlarm, StaleAlarm, type ValueRule } from './alarms.js';
 import { namurCheck } from './namur.js';
 import { compileRange, type RangeFn } from './range.js';
 import { compileReporter, parseDeadband, type Reporter } from './report.js';
-import type { AlarmEvent, AlarmState, FlaggedSample, ProcessingPoint } from './types.js';
+import type { AlarmEvent, FlaggedSample, ProcessingPoint } from './types.js';
 
 /** True when the point has any processing to do. */
 export function hasProcessing(p: ProcessingPoint): boolean {
@@ -25,8 +26,8 @@ export class PointPipeline {
   readonly point: string;
   private readonly range?: RangeFn;
   private readonly namur: boolean;
-  readonly rules: ValueRule[] = [];
-  readonly stale: StaleAlarm[] = [];
+  readonly rules: ManagedAlarm<ValueRule>[] = [];
+  readonly stale: ManagedAlarm<StaleAlarm>[] = [];
   readonly aggregator?: Aggregator;
   private readonly reporter?: Reporter;
   /** Has work to do on tick(): stale alarms, open windows or a held sample. */
@@ -42,8 +43,8 @@ export class PointPipeline {
     this.namur = p.sensorFault === 'namur';
     for (const cfg of p.alarms ?? []) {
       const rule = compileAlarm(cfg, startMono);
-      if (rule instanceof StaleAlarm) this.stale.push(rule);
-      else this.rules.push(rule);
+      if (rule instanceof StaleAlarm) this.stale.push(new ManagedAlarm(rule, device, p.id, cfg));
+      else this.rules.push(new ManagedAlarm(rule, device, p.id, cfg));
     }
     if (p.aggregate) this.aggregator = new Aggregator(device, p.id, p.aggregate.windowS, p.aggregate.functions);
     this.reporter = compileReporter(p, pollMs);
@@ -51,9 +52,14 @@ export class PointPipeline {
     this.ticks = this.stale.length > 0 || this.aggregator !== undefined || this.reporter !== undefined;
   }
 
-  /** Every alarm rule of the point, by id. */
-  rule(id: string): ValueRule | StaleAlarm | undefined {
-    return this.rules.find((r) => r.id === id) ?? this.stale.find((r) => r.id === id);
+  /** An alarm of the point, by id. */
+  alarm(id: string): ManagedAlarm | undefined {
+    return this.rules.find((a) => a.rule.id === id) ?? this.stale.find((a) => a.rule.id === id);
+  }
+
+  /** Every alarm of the point, in configuration order of the value rules, then the stale ones. */
+  alarms(): ManagedAlarm[] {
+    return [...this.rules, ...this.stale];
   }
 
   run(s: FlaggedSample, mono: number, out: FlaggedSample[], alarms: AlarmEvent[]): void {
@@ -62,21 +68,15 @@ export class PointPipeline {
     if (this.rules.length > 0) {
       const v = numeric(x);
       if (v !== null) {
-        for (const rule of this.rules) {
-          const state = rule.evaluate(x.ts, v);
-          if (state !== null) {
-            alarms.push(this.event(rule, state, x.ts));
-            forced = true;
-          }
+        for (const a of this.rules) {
+          const t = a.rule.evaluate(x.ts, v);
+          if (t !== null && a.onCondition(t, x.ts, mono, alarms)) forced = true;
         }
       }
     }
-    for (const rule of this.stale) {
-      const state = rule.onSample(x.ts, x.quality === 'good', mono);
-      if (state !== null) {
-        alarms.push(this.event(rule, state, x.ts));
-        forced = true;
-      }
+    for (const a of this.stale) {
+      const t = a.rule.onSample(x.ts, x.quality === 'good', mono);
+      if (t !== null && a.onCondition(t, x.ts, mono, alarms)) forced = true;
     }
     this.aggregator?.add(x, out);
     if (this.reporter) this.reporter.offer(x, forced, out);
@@ -84,9 +84,9 @@ export class PointPipeline {
   }
 
   tick(now: number, mono: number, graceMs: number, out: FlaggedSample[], alarms: AlarmEvent[]): void {
-    for (const rule of this.stale) {
-      const state = rule.onTick(mono);
-      if (state !== null) alarms.push(this.event(rule, state, now));
+    for (const a of this.stale) {
+      const t = a.rule.onTick(mono);
+      if (t !== null) a.onCondition(t, now, mono, alarms);
     }
     this.aggregator?.tick(now, graceMs, out);
     this.reporter?.tick(now, out);
@@ -114,21 +114,5 @@ export class PointPipeline {
     const x: FlaggedSample = { ...s, value, quality };
     if (reason !== undefined) x.reason = reason;
     return x;
-  }
-
-  private event(rule: ValueRule | StaleAlarm, state: AlarmState, ts: number): AlarmEvent {
-    const e: AlarmEvent = {
-      state,
-      device: this.device,
-      point: this.point,
-      alarm: rule.id,
-      type: rule.type,
-      severity: rule.severity,
-      value: rule.eventValue,
-      limit: rule.limit,
-      ts,
-    };
-    if (rule.message !== undefined) e.message = rule.message;
-    return e;
   }
 }

@@ -26,7 +26,15 @@ export interface ProcessingDevice {
 /** A sample with the outbox's optional flags (an untrusted timestamp), which processing carries along. */
 export type FlaggedSample = Sample & { flags?: number };
 
-export type AlarmState = 'raised' | 'cleared';
+/**
+ * What happened to an alarm. raised, returned (a latched alarm whose condition went away: still active) and
+ * cleared come from its rule (and at an unshelve); acknowledged, shelved and unshelved from an operator's
+ * command (unshelved also at a shelve's expiry). A latched alarm is cleared by its acknowledgement.
+ */
+export type AlarmState = 'raised' | 'cleared' | 'returned' | 'acknowledged' | 'shelved' | 'unshelved';
+
+/** The alarm's ISA-18.2 state (shelving is beside it). */
+export type IsaState = 'normal' | 'unacknowledged' | 'acknowledged' | 'returned-unacknowledged';
 
 export interface AlarmEvent {
   state: AlarmState;
@@ -38,14 +46,32 @@ export interface AlarmEvent {
   severity: Severity;
   /**
    * low/high: the sample's value; rateOfChange: the change per perS; stale: the seconds without a good sample.
-   * Null only when it is unknown (a clear for an alarm removed from the configuration).
+   * Null only when it is unknown (a clear for an alarm removed from the configuration). On an operator's
+   * action: the value of the alarm's last raise, return or clear (stale while active: the silence so far).
    */
   value: number | null;
   /** The configured limit (stale: afterS). Null only when unknown, as for value. */
   limit: number | null;
-  /** The sample that raised or cleared it; for a stale alarm raised without samples, tick's now. */
+  /**
+   * The sample that raised, returned or cleared it; for a stale alarm raised without samples, tick's now; for an
+   * operator's action, the command's time; at a shelve's expiry and what it brings, tick's now.
+   */
   ts: number;
   message?: string;
+  /**
+   * The alarm's state after this event, where its `state` does not imply it: absent, a raised leaves it
+   * unacknowledged and a cleared returned-unacknowledged (stateAfter() reads either). So a raise, and a clear
+   * nobody acknowledged, are the objects and the v1 bytes older builds made.
+   */
+  alarmState?: IsaState;
+  /** A latched alarm whose condition is gone, still active and unacknowledged (after its `returned`). */
+  returned?: true;
+  /** shelved: the end of the shelve (ms, the gateway's clock). */
+  until?: number;
+  /** Who acknowledged, shelved or unshelved it (as the command says); absent at a shelve's expiry. */
+  by?: string;
+  /** The operator's note with an acknowledgement, a shelve or an unshelve. */
+  note?: string;
 }
 
 export interface ProcessResult {

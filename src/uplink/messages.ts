@@ -10,8 +10,10 @@ import type { AlarmEvent } from '../processing/types.js';
 import type { DictionaryEntry } from './payload.js';
 
 /**
- * `{"v":1,"event":"alarm","g":…,"state":"raised"|"cleared","device","point","alarm","type","severity","value",
- * "limit","ts","message"?}`; the uplink puts "seq" and "ep" in front.
+ * `{"v":1,"event":"alarm","g":…,"state","device","point","alarm","type","severity","value","limit","ts",
+ * "message"?,"alarmState"?,"returned"?,"until"?,"by"?,"note"?}`; the uplink puts "seq" and "ep" in front.
+ * `alarmState` is left out where `state` implies it (a raise: unacknowledged; a clear: returned-unacknowledged),
+ * so a raise and a clear nobody acknowledged keep the bytes of older builds.
  */
 export function alarmEventJson(gatewayId: string, e: AlarmEvent): string {
   const o: Record<string, unknown> = {
@@ -29,6 +31,12 @@ export function alarmEventJson(gatewayId: string, e: AlarmEvent): string {
     ts: e.ts,
   };
   if (e.message !== undefined) o.message = e.message;
+  const implied = (e.state === 'raised' && e.alarmState === 'unacknowledged') || (e.state === 'cleared' && e.alarmState === 'returned-unacknowledged');
+  if (e.alarmState !== undefined && !implied) o.alarmState = e.alarmState;
+  if (e.returned === true) o.returned = true;
+  if (e.until !== undefined) o.until = e.until;
+  if (e.by !== undefined) o.by = e.by;
+  if (e.note !== undefined) o.note = e.note;
   return JSON.stringify(o);
 }
 
