@@ -172,6 +172,40 @@ describe('encodeValue', () => {
     expect(encodeValue(spec('int32'), 1.6)).toEqual([0, 2]);
   });
 
+  it('undoes scale and offset before rounding, without the division\'s float noise', () => {
+    // 2.345 / 0.01 is 234.49999999999997 in doubles; the value means 234.5 counts, which rounds to 235.
+    expect(encodeValue(spec('uint16', 'ABCD', { scale: 0.01 }), 2.345)).toEqual([235]);
+    expect(encodeValue(spec('uint16', 'ABCD', { scale: 0.01 }), 1.15)).toEqual([115]);
+    expect(encodeValue(spec('int16', 'ABCD', { scale: 0.1 }), -4.35)).toEqual([0x10000 - 44]);
+    // Offset first, then scale: raw = (value - offset) / scale.
+    expect(encodeValue(spec('uint16', 'ABCD', { scale: 0.5, offset: 10 }), 12)).toEqual([4]);
+    expect(encodeValue(spec('int16', 'ABCD', { scale: -0.5 }), 3)).toEqual([0x10000 - 6]);
+    expect(encodeValue(spec('uint32', 'CDAB', { scale: 0.001, offset: -100 }), 4294867.295)).toEqual([0xffff, 0xffff]);
+  });
+
+  it('rounds halves away from zero, alike for both signs', () => {
+    expect(encodeValue(spec('int16'), 2.5)).toEqual([3]);
+    expect(encodeValue(spec('int16'), -2.5)).toEqual([0x10000 - 3]);
+    expect(encodeValue(spec('int16'), -0.4)).toEqual([0]);
+    expect(encodeValue(spec('int32'), -1.5)).toEqual([0xffff, 0xfffe]);
+    expect(encodeValue(spec('int64'), -2.5)).toEqual([0xffff, 0xffff, 0xffff, 0xfffd]);
+  });
+
+  it('every decimal on a scaled register\'s grid encodes to its own count and decodes back to itself', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: -32768, max: 32767 }), fc.constantFrom(0.1, 0.01, 0.001, 0.05, 0.25), fc.constantFrom(0, -40, 273.15), (count, scale, offset) => {
+        const s = spec('int16', 'ABCD', { scale, offset });
+        const decimals = Math.max(String(scale).split('.')[1]?.length ?? 0, String(offset).split('.')[1]?.length ?? 0);
+        // The value as an operator types it: the decimal the count means.
+        const value = Number((count * scale + offset).toFixed(decimals));
+        const words = encodeValue(s, value) as number[];
+        expect(words).toEqual([count < 0 ? count + 0x10000 : count]);
+        expect(decode(s, words)).toBe(value);
+      }),
+      { numRuns: 3000 },
+    );
+  });
+
   it('coils, bool registers and bits (merged into the current register)', () => {
     expect(encodeValue({ ...spec('bool'), fc: 1 }, true)).toEqual([true]);
     expect(encodeValue({ ...spec('bool'), fc: 1 }, 'off')).toEqual([false]);

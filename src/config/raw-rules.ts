@@ -32,6 +32,7 @@ function foreignMessage(kind: SourceKind, level: 'device' | 'point', key: string
     return `${key} is a Modbus key; a line-sensor device takes ${KIND_KEYS.line.device.join(', ')} (${DEVICE_COMMON})`;
   }
   if (kind === 'line') {
+    if (key === 'write') return 'write applies to Modbus coils and holding registers; a line sensor only reports its readings';
     if (key === 'fc' || key === 'order') return `${key} is a Modbus key; a line-sensor point takes field, ${POINT_COMMON}`;
     return `${key} applies to Modbus points; a line point is read from its field`;
   }

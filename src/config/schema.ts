@@ -5,6 +5,7 @@
 import { z } from 'zod';
 import { parseDate } from './dates.js';
 import { ORDERS, POINT_TYPES } from './modbus-model.js';
+import { describe } from './messages.js';
 import { lineBusKeys, lineDeviceKeys, processingKeys } from './processing-schema.js';
 
 const id = z.string().regex(/^[A-Za-z0-9_-]+$/, 'must match [A-Za-z0-9_-]+ (letters, digits, _ and -)');
@@ -79,6 +80,32 @@ export const lineBusSchema = z.strictObject({
 export const busSchema = z.discriminatedUnion('transport', [rtuBusSchema, tcpBusSchema, lineBusSchema]);
 
 /**
+ * How a writable point may be written: `write: true` (any value of its type) or these limits, all in engineering
+ * units (after scale and offset). Which points may carry it (coils and holding registers, not bits of a register)
+ * and whether the limits fit the point's type is checked in validate.ts.
+ */
+export const writeSpecSchema = z.strictObject(
+  {
+    min: z.number().finite().optional(),
+    max: z.number().finite().optional(),
+    /** Allowed values are min + k * step (k * step without min). */
+    step: z.number().finite().gt(0, 'must be greater than 0').optional(),
+    /** The only values allowed (a pump mode 0/1/2, a coil's true): of the point's type. */
+    values: z.array(z.union([z.number().finite(), z.boolean(), z.string()])).min(1).max(256).optional(),
+    /** Read the point back after writing it; a different value fails the write. */
+    readBack: z.boolean().default(true),
+    /** Writes of this point accepted in any 60 s, by the command guard. */
+    maxPerMinute: z.number().int().min(1).max(600).default(6),
+  },
+  {
+    error: (issue) =>
+      issue.code === 'invalid_type' && issue.input !== undefined
+        ? `must be true, false or a mapping of min, max, step, values, readBack, maxPerMinute, got ${describe(issue.input)}`
+        : undefined,
+  },
+);
+
+/**
  * The keys only a Modbus point takes: how it is addressed and decoded. A line point refuses them (raw-rules.ts), so
  * a copied Modbus point on a line bus is reported rather than read from its id.
  */
@@ -91,6 +118,8 @@ export const modbusPointKeys = {
   bit: z.number().int().min(0).max(15).optional(),
   /** String length in registers (two ASCII characters each). */
   length: z.number().int().min(1).max(125).optional(),
+  /** Makes a coil (fc 1) or holding register (fc 3) writable from a command; nothing is writable without it. */
+  write: z.preprocess((v) => (v === true ? {} : v === false ? undefined : v), writeSpecSchema.optional()),
 };
 
 /** The keys only a line point takes. */
@@ -114,6 +143,7 @@ export const pointSchema = z.strictObject({
   order: modbusPointKeys.order,
   bit: modbusPointKeys.bit,
   length: modbusPointKeys.length,
+  write: modbusPointKeys.write,
   scale: z.number().finite().default(1),
   offset: z.number().finite().default(0),
   unit: z.string().optional(),
@@ -254,6 +284,8 @@ export type LineBusConfig = z.infer<typeof lineBusSchema>;
 export type ModbusBusConfig = RtuBusConfig | TcpBusConfig;
 export type DeviceConfig = z.infer<typeof deviceSchema>;
 export type PointConfig = z.infer<typeof pointSchema>;
+/** A writable point's limits as parsed (`write: true` is all defaults); absent on a point nothing may write. */
+export type PointWrite = NonNullable<PointConfig['write']>;
 export type UplinkConfig = z.infer<typeof uplinkSchema>;
 export type BufferConfig = z.infer<typeof bufferSchema>;
 export type StatusConfig = z.infer<typeof statusSchema>;

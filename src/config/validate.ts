@@ -14,6 +14,7 @@ import { deviceKinds, isRaw, listOf, type SourceKind } from './kinds.js';
 import { referenceIssues } from './raw-rules.js';
 import { checkLineBus, checkLineDevice, checkProcessing } from './validate-line.js';
 import { checkStatusConfig } from './listen.js';
+import { checkWrite } from './validate-write.js';
 
 export { resolvedType, resolvedWidth } from './points.js';
 export type { IssuePath, RuleIssue } from './issues.js';
@@ -81,6 +82,7 @@ function checkPoints(device: DeviceConfig, devicePath: IssuePath, issues: RuleIs
     const at = (key: string): IssuePath => [...devicePath, 'points', p, key];
     if (point.address === undefined) return; // reported with the schema errors (requiredByTransport)
     for (const { key, message } of pointShapeProblems(point, device)) issues.push({ path: at(key), message });
+    checkWrite(point, [...devicePath, 'points', p], issues);
 
     const q = readers.claim(point, p);
     if (q !== undefined) {

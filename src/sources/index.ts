@@ -4,7 +4,7 @@ import { ModbusBus } from './modbus/bus.js';
 import { compileDevice } from './modbus/device.js';
 import { LineBus } from './line/bus.js';
 
-export type { DeviceHealth, LinkState, Source, SourceDeps } from './types.js';
+export type { DeviceHealth, LinkState, Source, SourceDeps, WriteOutcome, WriteRequest } from './types.js';
 import type { Source, SourceDeps } from './types.js';
 
 export function createSource(bus: BusConfig, devices: DeviceConfig[], deps: SourceDeps): Source {

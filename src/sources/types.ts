@@ -29,7 +29,34 @@ export interface DeviceHealth {
   lastResponseMs?: number;
   /** The last answered transactions' response times, ms, oldest first (at most 64): enough for a p95. */
   recentResponseMs?: number[];
+  /** Write transactions sent to the unit (commands; a bus without writes leaves these out). */
+  writes?: number;
+  /** Writes sent that did not end done: refused by the unit, unanswered, or read back different. */
+  writeErrors?: number;
 }
+
+/**
+ * One value to write to one point, in engineering units (scale and offset are undone by the bus). expiresAt is
+ * on the gateway's clock (ms since the epoch, like sample timestamps): past it, nothing is sent.
+ */
+export interface WriteRequest {
+  device: string;
+  point: string;
+  value: number | boolean | string;
+  expiresAt: number;
+}
+
+/**
+ * How a write ended. done: the unit acknowledged it and, unless the point says readBack: false, reading the point
+ * back gave the value written (`written` is what the registers written mean, `readBack` what was read).
+ * failed: refused before sending (unknown point, queue full, link down), refused by the unit, unanswered (it may
+ * or may not have landed), or read back different; the reason says which. expired: its expiresAt passed before
+ * it could be sent, and nothing was.
+ */
+export type WriteOutcome =
+  | { status: 'done'; written: number | boolean | string; readBack?: number | boolean | string }
+  | { status: 'failed'; reason: string }
+  | { status: 'expired'; reason: string };
 
 export interface Source {
   readonly id: string;
@@ -37,6 +64,12 @@ export interface Source {
   health(): DeviceHealth[];
   start(): void;
   stop(): Promise<void>;
+  /**
+   * Writes one point, queued on the bus ahead of due polls; never rejects. A source that cannot write (a line
+   * bus) leaves it undefined. The caller checks the command first (writable, in range, unexpired); the bus
+   * refuses again an unknown device or point and a point without `write`.
+   */
+  write?(request: WriteRequest): Promise<WriteOutcome>;
 }
 
 export interface SourceDeps {

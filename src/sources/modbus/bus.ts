@@ -10,6 +10,10 @@
  * which every request timed out or came back garbled (CRC, wrong unit, wrong function code, wrong length)
  * makes it `failing` and backs it off; a poll cut off by the link makes it `failing` too. Before its first
  * poll has an outcome a device is `unknown`.
+ *
+ * Writes (commands) wait in a bounded queue and are served ahead of due polls, at the next gap between two
+ * transactions (also between two requests of one poll), after the bus's pause like any request; how one is sent
+ * and read back is in writes.ts.
  */
 import type { ModbusBusConfig } from '../../config/schema.js';
 import type { Logger } from '../../log.js';
@@ -17,9 +21,10 @@ import type { Sample } from '../../sample.js';
 import { LinkLoop } from '../link-loop.js';
 import { LoopedBus } from '../looped-bus.js';
 import { cycleSleep, monotonic, reschedule, stepDue } from '../schedule.js';
-import type { DeviceHealth, LinkState } from '../types.js';
+import type { DeviceHealth, LinkState, WriteOutcome, WriteRequest } from '../types.js';
 import { decodeResponse, failedRequest, type CompiledDevice, type CompiledRequest } from './device.js';
 import { ModbusError, ModbusLink, describeTarget, type Target } from './link.js';
+import { encodeWrite, executeWrite, failed, shownValue, WriteQueue, type WriteIo, type WriteJob } from './writes.js';
 
 export type { DeviceHealth, LinkState };
 
@@ -59,6 +64,11 @@ export class ModbusBus extends LoopedBus<DeviceRun> {
   private readonly now: () => number;
   protected readonly runs: DeviceRun[];
   private lastTransactionEnd = 0;
+  private readonly writes = new WriteQueue();
+  /** The loop sleeps until the next poll is due: a queued write wakes it (a pause between requests it does not). */
+  private idle = false;
+  private readonly writeIo: WriteIo;
+  private stopped = false;
 
   constructor(
     readonly config: ModbusBusConfig,
@@ -87,23 +97,104 @@ export class ModbusBus extends LoopedBus<DeviceRun> {
       onLost: () => this.reportDisconnected(),
       step: () => this.step(),
     });
+    this.writeIo = this.makeWriteIo();
     this.loop.on('state', (state: LinkState, detail?: string) => this.emit('state', state, detail));
     this.link.on('close', (reason?: string) => this.loop.lost(reason ?? 'port or connection closed'));
   }
 
-  /** Ends polling between two transactions and destroys the link's socket (or closes its port). */
+  /** Ends polling between two transactions, fails the queued writes and destroys the link's socket (or closes its port). */
   stop(): Promise<void> {
-    return this.loop.stop();
+    this.stopped = true;
+    const stopped = this.loop.stop();
+    this.writes.failAll('bus stopped');
+    return stopped;
   }
 
-  /** One step while the link is open: the next due poll, or a sleep until it is due. */
+  /**
+   * Queues a write of one point, served ahead of due polls. Refused at once (failed): an unknown device or point,
+   * a point without `write`, a value its type cannot take, a bus that is stopped or disconnected, a full queue.
+   */
+  write(request: WriteRequest): Promise<WriteOutcome> {
+    const run = this.runs.find((r) => r.device.id === request.device);
+    if (!run) return Promise.resolve(failed(`no device "${request.device}" on bus ${this.config.id}`));
+    const { device } = run;
+    const plan = device.writes.get(request.point);
+    if (!plan) {
+      const why = device.pointIds.has(request.point) ? 'is not writable (the configuration gives it no write)' : 'does not exist';
+      return Promise.resolve(failed(`point ${device.id}.${request.point} ${why}`));
+    }
+    let frame;
+    try {
+      frame = encodeWrite(plan, request.value);
+    } catch (err) {
+      return Promise.resolve(failed(`cannot write ${JSON.stringify(request.value)} to ${device.id}.${plan.point}: ${(err as Error).message}`));
+    }
+    if (!this.loop.running) return Promise.resolve(failed(this.stopped ? 'bus stopped' : `bus ${this.config.id} is not started`));
+    if (this.linkState !== 'connected') return Promise.resolve(failed(`bus ${this.config.id} disconnected`));
+    const queued = this.writes.push({ request, device: device.id, unit: device.unit, plan, frame });
+    if (this.idle) this.loop.wake();
+    return queued;
+  }
+
+  /** One step while the link is open: a queued write, else the next due poll, or a sleep until it is due. */
   private step(): Promise<void> {
+    const job = this.writes.next();
+    if (job) return this.serveWrite(job);
     const cycle = this.deps.cycle;
-    return stepDue(this.runs, cycleSleep((ms) => this.loop.sleep(ms), cycle), (run) => (cycle?.(true), this.poll(run)), 1000);
+    const sleep = async (ms: number) => {
+      this.idle = true;
+      try {
+        await this.loop.sleep(ms);
+      } finally {
+        this.idle = false;
+      }
+    };
+    return stepDue(this.runs, cycleSleep(sleep, cycle), (run) => (cycle?.(true), this.poll(run)), 1000);
+  }
+
+  private async serveWrite(job: WriteJob): Promise<void> {
+    const { outcome, sent } = await executeWrite(this.writeIo, job);
+    const run = this.runs.find((r) => r.device.id === job.device)!;
+    if (sent) {
+      run.health.writes = (run.health.writes ?? 0) + 1;
+      if (outcome.status !== 'done') run.health.writeErrors = (run.health.writeErrors ?? 0) + 1;
+    }
+    const fields = { device: job.device, point: job.plan.point, unit: job.unit, value: job.request.value };
+    if (outcome.status === 'done') this.log.info({ ...fields, readBack: outcome.readBack }, `wrote ${shownValue(outcome.written)} to ${job.device}.${job.plan.point}`);
+    else this.log.warn(fields, `write ${outcome.status}: ${outcome.reason}`);
+    job.settle(outcome);
+  }
+
+  /** The bus as writes.ts sees it: the same pause, link and clock as the polls. */
+  private makeWriteIo(): WriteIo {
+    return {
+      bus: this.config.id,
+      pause: async () => {
+        const pause = this.lastTransactionEnd + this.config.requestPauseMs - monotonic();
+        if (pause > 0) await this.loop.sleep(pause);
+        return this.loop.running;
+      },
+      linkUp: () => this.link.isOpen && this.linkState === 'connected',
+      now: () => this.now(),
+      write: (unit, fc, address, values) => this.timed(() => this.link.write(unit, fc, address, values)),
+      read: (unit, fc, address, count) => this.timed(() => this.link.read(unit, fc, address, count)),
+      sleep: (ms) => this.loop.sleep(ms),
+      retries: this.config.retries,
+      busyRetryMs: this.config.busyRetryMs,
+    };
+  }
+
+  private async timed<T>(transaction: () => Promise<T>): Promise<T> {
+    try {
+      return await transaction();
+    } finally {
+      this.lastTransactionEnd = monotonic();
+    }
   }
 
   /** Every point learns once that its bus is down; no samples are made up while it stays down. */
   private reportDisconnected(): void {
+    this.writes.failAll(`bus ${this.config.id} disconnected`);
     const ts = this.now();
     for (const r of this.runs) {
       this.deps.sink(r.device.requests.flatMap((q) => failedRequest(r.device, q, ts, `bus ${this.config.id} disconnected`)));
@@ -118,6 +209,9 @@ export class ModbusBus extends LoopedBus<DeviceRun> {
     let answered = false;
     let failure: ModbusError | undefined;
     for (const request of device.requests) {
+      if (!this.loop.running) return;
+      // A write waits at most one transaction, also in the middle of a poll of many requests.
+      for (let job = this.writes.next(); job; job = this.writes.next()) await this.serveWrite(job);
       if (!this.loop.running) return;
       if (!this.link.isOpen) {
         // The link went between two requests of this poll: it is cut off all the same.

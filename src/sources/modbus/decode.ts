@@ -265,7 +265,7 @@ function doesNotFit(value: WriteValue, raw: number | bigint, type: string, range
 
 /**
  * The registers or bits to write so that compileDecoder(spec) reads `value` back. Scale and offset are
- * reversed ((value - offset) / scale, rounded to the nearest integer for integer types). A bit point returns
+ * reversed ((value - offset) / scale, rounded to the nearest integer for integer types, halves away from zero). A bit point returns
  * the whole register: pass the register's `current` contents to keep its other bits (otherwise they are 0).
  * Strings are padded with NULs; trailing spaces do not survive a read back (the decoder cuts them).
  * Throws RangeError when the value does not fit the type, TypeError when it is not of a writable kind.
@@ -298,7 +298,7 @@ export function encodeValue(spec: ValueSpec, value: WriteValue, current?: ArrayL
     case 'uint16':
     case 'int32':
     case 'uint32': {
-      const raw = Math.round(unscaled) + 0; // + 0 turns -0 into 0
+      const raw = toCount(unscaled);
       const range = INT_RANGES[type];
       if (!(raw >= range[0] && raw <= range[1])) throw doesNotFit(value, raw, type, range);
       const u = raw < 0 ? raw + (type === 'int16' ? 65536 : TWO32) : raw;
@@ -307,7 +307,7 @@ export function encodeValue(spec: ValueSpec, value: WriteValue, current?: ArrayL
     }
     case 'int64':
     case 'uint64':
-      return encodeBig(value, BigInt(Math.round(unscaled)), type, wordSwap, byteSwap);
+      return encodeBig(value, BigInt(toCount(unscaled)), type, wordSwap, byteSwap);
     case 'float32': {
       const f = Math.fround(unscaled);
       if (!Number.isFinite(f)) throw doesNotFit(value, unscaled, type, [-3.4028234663852886e38, 3.4028234663852886e38]);
@@ -320,6 +320,16 @@ export function encodeValue(spec: ValueSpec, value: WriteValue, current?: ArrayL
       return arrange(scratchWords(4), wordSwap, byteSwap);
   }
   throw new RangeError(`unknown point type ${String(type)}`);
+}
+
+/**
+ * The nearest raw count of an unscaled value. The division's float noise is removed first (2.345 / 0.01 gives
+ * 234.49999999999997, which means 234.5), then halves round away from zero, so 2.5 and -2.5 round alike (3, -3)
+ * rather than both upwards as Math.round does.
+ */
+function toCount(unscaled: number): number {
+  const x = Math.abs(unscaled) < TWO32 ? Math.round(unscaled * 1e6) / 1e6 : unscaled;
+  return Math.sign(x) * Math.round(Math.abs(x)) + 0; // + 0 turns -0 into 0
 }
 
 function encodeBig(value: WriteValue, raw: bigint, type: 'int64' | 'uint64', wordSwap: boolean, byteSwap: boolean): number[] {

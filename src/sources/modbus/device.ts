@@ -7,6 +7,7 @@ import { resolvedType } from '../../config/points.js';
 import type { Sample } from '../../sample.js';
 import { compileDecoder } from './decode.js';
 import { planRequests } from './planner.js';
+import { compileWrite, type WritePlan } from './writes.js';
 import { pointWidth, type ReadFc } from './types.js';
 
 export type Decoder = ReturnType<typeof compileDecoder>;
@@ -30,6 +31,10 @@ export interface CompiledDevice {
   unit: number;
   pollIntervalMs: number;
   requests: CompiledRequest[];
+  /** Every point's id, so a write to a read-only point is told apart from one to no point at all. */
+  pointIds: ReadonlySet<string>;
+  /** The points the configuration marks `write`, by id. */
+  writes: ReadonlyMap<string, WritePlan>;
 }
 
 /** Compiles a device the config validator accepted: Modbus devices there always have a unit and addresses. */
@@ -49,6 +54,11 @@ export function compileDevice(device: DeviceConfig): CompiledDevice {
     bus: device.bus,
     unit: device.unit!,
     pollIntervalMs: device.pollIntervalMs,
+    pointIds: new Set(device.points.map((p) => p.id)),
+    writes: new Map(device.points.flatMap((p) => {
+      const plan = compileWrite(p);
+      return plan ? [[p.id, plan] as const] : [];
+    })),
     requests: plan.map((r) => ({
       fc: r.fc,
       address: r.address,
