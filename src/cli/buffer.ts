@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { loadConfig } from '../config/load.js';
 import { UserError } from '../errors.js';
+import type { GatewayEvent } from '../events.js';
 import { Outbox, OutboxError, type OutboxReader } from '../outbox/index.js';
 
 function openBuffer(configFile: string): { reader: OutboxReader; dir: string } {
@@ -19,6 +20,12 @@ function parseTime(flag: string, raw: string | undefined): number | undefined {
   const t = Date.parse(raw);
   if (Number.isNaN(t)) throw new UserError(`--${flag} "${raw}" is not a date: use ISO 8601, e.g. 2026-11-28T06:00:00Z`, 2);
   return t;
+}
+
+/** An event's facts without its kind (printed as "event"). */
+function eventBody(e: GatewayEvent): Record<string, unknown> {
+  const { kind: _kind, ...rest } = e;
+  return rest;
 }
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
@@ -71,8 +78,9 @@ Examples:
     .requiredOption('-c, --config <file>', 'configuration file (its gateway.dataDir holds the outbox)')
     .option('--from <iso>', 'samples taken at or after this time')
     .option('--to <iso>', 'samples taken before this time')
-    .addHelpText('after', '\nExample:\n  fieldgate buffer export -c /etc/fieldgate/config.yaml --from 2026-11-01T00:00:00Z > november.jsonl')
-    .action(async (flags: { config: string; from?: string; to?: string }) => {
+    .option('--events', 'also print the stored events not yet sent (alarms, command audit), one line each with "event"')
+    .addHelpText('after', '\nExamples:\n  fieldgate buffer export -c /etc/fieldgate/config.yaml --from 2026-11-01T00:00:00Z > november.jsonl\n  fieldgate buffer export -c /etc/fieldgate/config.yaml --events | grep \'"event":"command"\'')
+    .action(async (flags: { config: string; from?: string; to?: string; events?: boolean }) => {
       const from = parseTime('from', flags.from);
       const to = parseTime('to', flags.to);
       const { reader } = openBuffer(flags.config);
@@ -80,6 +88,7 @@ Examples:
       const total = reader.stats().samples;
       let seen = 0;
       let written = 0;
+      let events = 0;
       try {
         for (const s of reader.export()) {
           seen++;
@@ -89,10 +98,22 @@ Examples:
           if (!process.stdout.write(`${line}\n`)) await new Promise((r) => process.stdout.once('drain', r));
           written++;
         }
+        if (flags.events) {
+          // Events leave the outbox once the broker has them: what is here is what has not been sent yet.
+          for (let after = 0, batch = reader.readEvents(0, 500); batch.length > 0; batch = reader.readEvents(after, 500)) {
+            for (const e of batch) {
+              after = e.seq;
+              if ((from !== undefined && e.ts < from) || (to !== undefined && e.ts >= to)) continue;
+              const line = JSON.stringify({ epoch: reader.epoch, seq: e.seq, ts: new Date(e.ts).toISOString(), event: e.event.kind, ...eventBody(e.event) });
+              if (!process.stdout.write(`${line}\n`)) await new Promise((r) => process.stdout.once('drain', r));
+              events++;
+            }
+          }
+        }
       } finally {
         reader.close();
         if (tty) process.stderr.write('\r\x1b[K');
       }
-      process.stderr.write(`exported ${written} samples\n`);
+      process.stderr.write(`exported ${written} samples${flags.events ? `, ${events} events` : ''}\n`);
     });
 }

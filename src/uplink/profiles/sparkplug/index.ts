@@ -9,6 +9,7 @@
 import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
 import type { Command } from '../../../commands/types.js';
 import type { Quality } from '../../../sample.js';
+import { alarmActive } from '../../../processing/index.js';
 import type { BirthContext, Inbound, Outgoing, StoredRow, Subscription, UplinkProfile } from '../../profile.js';
 import { DataType, datatypeOf, metric, valueFrom } from './metrics.js';
 import { PayloadSchema, type Payload_Metric } from './sparkplug_b_pb.js';
@@ -211,8 +212,9 @@ export function sparkplugProfile(o: SparkplugOptions): SparkplugProfile {
     event(_epoch, e) {
       if (e.event.kind !== 'alarm') return null;
       const a = e.event.alarm;
-      // An alarm is a Boolean metric of its device, named {point}/Alarms/{alarm}, listed in the device's birth.
-      const m = metric({ name: alarmMetric(a.point, a.alarm), datatype: DataType.Boolean, as: DataType.Boolean, ts: a.ts, value: a.state === 'raised' });
+      // An alarm is a Boolean metric of its device, named {point}/Alarms/{alarm}, listed in the device's birth:
+      // true while active (unacknowledged or acknowledged, also a latched one whose value returned).
+      const m = metric({ name: alarmMetric(a.point, a.alarm), datatype: DataType.Boolean, as: DataType.Boolean, ts: a.ts, value: alarmActive(a) });
       return qos0(topic('DDATA', a.device), encode([m]));
     },
     dropped: () => null,
