@@ -2,6 +2,7 @@
  * `write` on a point: nothing is writable without it; only coils and holding registers, whole, may carry it; its
  * limits (engineering units) must fit the point's type. Every refusal at its file:line:col and key path.
  */
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../src/config/load.js';
 import { onStep } from '../src/config/validate-write.js';
@@ -58,6 +59,21 @@ describe('write: what is accepted', () => {
       '      - { id: d, fc: 3, address: 3, write: { min: 7, max: 7 } }',
       '      - { id: e, fc: 3, address: 4, type: float32, scale: 0.001, write: { step: 0.0001 } }',
     );
+  });
+});
+
+describe('docs/configuration.md', () => {
+  it('its write example is a valid list of points', () => {
+    const docs = readFileSync(new URL('../docs/configuration.md', import.meta.url), 'utf8');
+    const block = /```yaml\n(  - \{ id: pump_enable[\s\S]*?)```/.exec(docs)?.[1];
+    expect(block).toBeDefined();
+    const points = accepted(...block!.trimEnd().split('\n').map((l) => `    ${l}`));
+    expect(points.map((p) => [p.id, p.write])).toEqual([
+      ['pump_enable', { readBack: true, maxPerMinute: 6 }],
+      ['pressure_setpoint', { min: 1.5, max: 4.5, step: 0.05, readBack: true, maxPerMinute: 6 }],
+      ['mode', { values: [0, 1, 2], readBack: true, maxPerMinute: 6 }],
+      ['flow_sp', { max: 120, readBack: false, maxPerMinute: 6 }],
+    ]);
   });
 });
 
