@@ -7,7 +7,7 @@ import type { DeviceHealth, LinkState } from '../src/sources/types.js';
 import { PointHistory } from '../src/status/history.js';
 import { isLoopback, parseListen } from '../src/status/listen.js';
 import { StatusState } from '../src/status/state.js';
-import type { StatusGateway } from '../src/status/types.js';
+import type { AlarmInput, AlarmStateInput, StatusGateway } from '../src/status/types.js';
 import type { UplinkStats } from '../src/uplink/uplink.js';
 
 const T0 = Date.UTC(2025, 5, 1, 10, 0, 0);
@@ -151,6 +151,49 @@ describe('StatusState', () => {
     const s = st.snapshot(gw);
     expect(s.alarms.recent).toHaveLength(5);
     expect(s.alarms.active).toHaveLength(0);
+  });
+
+  it("shows each alarm's ISA-18.2 state when the processor tracks it: unacknowledged first, returned ones kept, shelved last", () => {
+    const c = clock();
+    const { gw } = fakeGateway(c);
+    const states: AlarmStateInput[] = [];
+    const tracked: StatusGateway = { ...gw, processor: { activeAlarms: () => [], alarmStates: () => states } };
+    const st = new StatusState({ now: c.now, processMetrics: false });
+    const low = { device: 'pump', point: 'pressure', alarm: 'low', type: 'low' as const, severity: 'major' as const, value: 2.1, limit: 2.5 };
+    const high = { device: 'meter', point: 'flow', alarm: 'high', type: 'high' as const, severity: 'minor' as const, value: 41, limit: 40 };
+    st.observeAlarm({ ...low, state: 'raised', ts: T0 });
+    st.observeAlarm({ ...high, state: 'raised', ts: T0 + 1000 });
+    // An operator's action (an ISA-18.2 event) leaves the alarm active; the journal says who and why.
+    const ack = { ...low, state: 'acknowledged', ts: T0 + 2000, by: 'maria', note: 'crew on the way' } as unknown as AlarmInput;
+    st.observeAlarm(ack);
+    const shelve = { ...high, state: 'shelved', ts: T0 + 3000, by: 'maria', until: T0 + 3_603_000 } as unknown as AlarmInput;
+    st.observeAlarm(shelve);
+    expect(st.snapshot(gw).alarms.active.map((a) => a.alarm)).toEqual(['low', 'high']);
+    expect(st.journal.entries().slice(0, 2)).toMatchObject([
+      { kind: 'shelved', by: 'maria', until: T0 + 3_603_000, alarm: 'high', value: 41, limit: 40 },
+      { kind: 'acknowledged', by: 'maria', note: 'crew on the way', alarm: 'low' },
+    ]);
+    // Only what the rules did is marked on the chart.
+    expect(st.chart(gw.config, 'pump', 'pressure')!.marks.map((m) => m.kind)).toEqual(['raised']);
+
+    states.push(
+      { ...low, state: 'acknowledged', ts: T0 + 2000 },
+      { ...high, state: 'unacknowledged', shelvedUntil: T0 + 3_603_000, ts: T0 + 1000 },
+      { device: 'pump', point: 'pressure', alarm: 'high', type: 'high', severity: 'critical', state: 'returned-unacknowledged', value: 6.2, limit: 6, ts: T0 - 5000 },
+      { device: 'pump', point: 'running', alarm: 'stale', type: 'stale', severity: 'minor', state: 'normal', value: null, limit: 30, ts: null },
+    );
+    let active = st.snapshot(tracked).alarms.active;
+    expect(active.map((a) => [a.alarm, a.state, a.isa, a.shelvedUntil])).toEqual([
+      ['low', 'raised', 'acknowledged', undefined],
+      ['high', 'cleared', 'returned-unacknowledged', undefined],
+      ['high', 'raised', 'unacknowledged', T0 + 3_603_000],
+    ]);
+    expect(active[1]).toMatchObject({ device: 'pump', unit: 'bar', value: 6.2, ts: T0 - 5000 });
+    states[0]!.state = 'unacknowledged';
+    active = st.snapshot(tracked).alarms.active;
+    expect(active[0]).toMatchObject({ alarm: 'low', isa: 'unacknowledged' });
+    // Without alarmStates() (a processor that does not track them) the list is as before.
+    expect(st.snapshot(gw).alarms.active.every((a) => a.isa === undefined)).toBe(true);
   });
 
   it('computes the drain rate from acknowledged deltas and the time to empty', () => {

@@ -1,6 +1,6 @@
 /**
  * What a point's chart needs beside its readings: the alarm limits it is held against (drawn as lines) and
- * the alarm raises and clears of the window (drawn as marks), read from the configuration and the journal.
+ * the alarm raises, returns and clears of the window (drawn as marks), read from the configuration and the journal.
  * No new data path: the readings are the bounded history ring the page already keeps.
  */
 import type { Config } from '../config/schema.js';
@@ -42,5 +42,8 @@ export function limitsOf(config: Config, device: string, point: string): ChartLi
   return out;
 }
 
+/** What the rules did to the alarm (drawn on the chart); an operator's acknowledgement or shelve is in the journal only. */
+const MARKED: ReadonlySet<string> = new Set(['raised', 'cleared', 'returned']);
+
 export const marksOf = (entries: JournalEntry[]): ChartMark[] =>
-  entries.map((e) => ({ ts: e.ts, kind: e.kind, alarm: e.alarm, severity: e.severity, value: e.value }));
+  entries.filter((e) => MARKED.has(e.kind)).map((e) => ({ ts: e.ts, kind: e.kind, alarm: e.alarm, severity: e.severity, value: e.value }));

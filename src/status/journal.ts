@@ -1,11 +1,13 @@
 /**
- * The alarm journal: the last raises and clears (and, once the page or the cloud can do them,
- * acknowledgements and shelves), each with who and when. A fixed-size ring, newest first when read: the
- * technician's record of what happened on site, and the marks on a point's chart.
+ * The alarm journal: the last raises and clears, returns, acknowledgements and shelves, each with who and
+ * when. A fixed-size ring, newest first when read: the technician's record of what happened on site, and the
+ * marks on a point's chart.
  */
+import { alarmFields } from './alarms.js';
 import type { AlarmInput } from './types.js';
 
-export type JournalKind = 'raised' | 'cleared' | 'acknowledged' | 'shelved';
+/** What happened: the alarm events' states (raised, cleared, and the operator's actions as they are added). */
+export type JournalKind = AlarmInput['state'] | 'acknowledged' | 'shelved' | 'unshelved' | 'returned';
 
 export interface JournalEntry {
   kind: JournalKind;
@@ -35,20 +37,14 @@ export class AlarmJournal {
 
   constructor(readonly size = DEFAULT_JOURNAL_SIZE) {}
 
-  /** A raise or clear from the gateway's alarm rules. */
+  /** An alarm event: a raise or clear from the gateway's alarm rules, or an operator's action with who did it. */
   alarm(e: AlarmInput): void {
     this.add({
       kind: e.state,
-      device: e.device,
-      point: e.point,
-      alarm: e.alarm,
-      type: e.type,
-      severity: e.severity,
-      value: e.value,
-      limit: e.limit,
-      ts: e.ts,
-      by: 'gateway',
-      ...(e.message ? { message: e.message } : {}),
+      ...alarmFields(e),
+      by: e.by ?? 'gateway',
+      ...(e.until !== undefined ? { until: e.until } : {}),
+      ...(e.note ? { note: e.note } : {}),
     });
   }
 

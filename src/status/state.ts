@@ -15,15 +15,17 @@ import { DEFAULT_HEALTH_RULES, evaluateHealth, staleAfterMs, type HealthRules } 
 import { PointHistory, plottable, type HistorySeries } from './history.js';
 import { limitsOf, marksOf, type PointChart } from './charts.js';
 import { busCommissioning } from './commissioning.js';
+import { AlarmBook } from './alarms.js';
+import { outboxView, sampleRate, uplinkView, type RateSample } from './delivery.js';
 import { AlarmJournal, DEFAULT_JOURNAL_SIZE } from './journal.js';
 import { StatusMetrics } from './metrics.js';
-import { alarmKey, describeBus, unitsOf, withUnit, withoutCredentials, type Units } from './views.js';
-import type { AlarmInput, AlarmView, BusView, DeviceView, OutboxView, PointView, StatusGateway, StatusSnapshot, StatusSource, UplinkView } from './types.js';
+import { describeBus, unitsOf, type Units } from './views.js';
+import type { AlarmInput, BusView, DeviceView, PointView, StatusGateway, StatusSnapshot, StatusSource } from './types.js';
 
 export interface StatusStateOptions {
   /** Wall clock, ms. Default Date.now. */
   now?: () => number;
-  /** Plot resolution. Default 10 s. */
+  /** Plot resolution. Default 20 s. */
   bucketMs?: number;
   /** How far back plots reach. Default one hour. */
   historyMs?: number;
@@ -49,8 +51,6 @@ interface PointEntry {
 
 /** Readings keep their memory bounded even if a misbehaving source invented point names. */
 const MAX_POINTS = 20_000;
-const RATE_WINDOW_MS = 60_000;
-const SEVERITY_RANK: Record<string, number> = { critical: 0, major: 1, minor: 2, warning: 3 };
 
 export class StatusState {
   readonly startedAt: number;
@@ -60,14 +60,11 @@ export class StatusState {
   private readonly now: () => number;
   private readonly bucketMs: number;
   private readonly historyMs: number;
-  private readonly recentMax: number;
+  private readonly alarms: AlarmBook;
   private readonly points = new Map<string, Map<string, PointEntry>>();
   private pointCount = 0;
-  private readonly active = new Map<string, AlarmView>();
-  private readonly recent: AlarmView[] = [];
-  private readonly alarmsRaised = new Map<string, number>();
   private readonly listeners = new Set<() => void>();
-  private rate: Array<{ t: number; acked: number; samples: number }> = [];
+  private rate: RateSample[] = [];
   private downSince: number | null = null;
   private uplinkError: string | undefined;
   private readonly firstSeen = new WeakMap<StatusSource, number>();
@@ -79,7 +76,7 @@ export class StatusState {
     this.now = options.now ?? Date.now;
     this.bucketMs = options.bucketMs ?? 20_000;
     this.historyMs = options.historyMs ?? 3_600_000;
-    this.recentMax = options.recentAlarms ?? 50;
+    this.alarms = new AlarmBook(options.recentAlarms ?? 50);
     this.journal = new AlarmJournal(options.journalSize ?? DEFAULT_JOURNAL_SIZE);
     this.rules = { ...DEFAULT_HEALTH_RULES, ...options.health };
     this.metrics = new StatusMetrics({ processMetrics: options.processMetrics });
@@ -122,32 +119,10 @@ export class StatusState {
     }
   }
 
-  /** Every alarm raise and clear. */
+  /** Every alarm event: raises and clears, and the operator's actions once they come. */
   observeAlarm(e: AlarmInput): void {
-    const view: AlarmView = {
-      state: e.state,
-      device: e.device,
-      point: e.point,
-      alarm: e.alarm,
-      type: e.type,
-      severity: e.severity,
-      value: e.value,
-      limit: e.limit,
-      ts: e.ts,
-      ...(e.message ? { message: e.message } : {}),
-    };
-    const key = alarmKey(e.device, e.point, e.alarm);
-    if (e.state === 'raised') {
-      // A repeated raise (restart, reload) keeps the original time.
-      const before = this.active.get(key);
-      this.active.set(key, before ? { ...view, ts: before.ts } : view);
-      if (!before) this.alarmsRaised.set(e.severity, (this.alarmsRaised.get(e.severity) ?? 0) + 1);
-    } else {
-      this.active.delete(key);
-    }
+    this.alarms.observe(e);
     this.journal.alarm(e);
-    this.recent.unshift(view);
-    if (this.recent.length > this.recentMax) this.recent.length = this.recentMax;
     this.changed();
   }
 
@@ -189,13 +164,7 @@ export class StatusState {
     }
     this.lastPubackAt = stats?.lastPubackAt;
 
-    const acked = stats?.acked ?? 0;
-    const samples = gateway.outbox.stats().samples;
-    const last = this.rate[this.rate.length - 1];
-    if (last && acked < last.acked) this.rate = []; // a new Uplink after a restart-reload
-    else if (last && now - last.t < 1000) return;
-    this.rate.push({ t: now, acked, samples });
-    while (this.rate.length > 2 && this.rate[1]!.t <= now - RATE_WINDOW_MS) this.rate.shift();
+    this.rate = sampleRate(this.rate, { t: now, acked: stats?.acked ?? 0, samples: gateway.outbox.stats().samples });
   }
 
   /** The hour of history of one point; undefined for a point never seen. */
@@ -245,7 +214,7 @@ export class StatusState {
     if (config !== this.configSeen) this.prune(config);
     const now = this.now();
     const units = unitsOf(config);
-    const alarms = this.activeAlarms(gateway, units);
+    const alarms = this.alarms.activeAlarms(gateway, units);
     const worst = new Map<string, string>();
     for (const a of alarms) {
       const k = `${a.device}\u0000${a.point}`;
@@ -266,9 +235,9 @@ export class StatusState {
       gateway: { id: config.gateway.id, version: VERSION },
       now,
       startedAt: this.startedAt,
-      alarms: { active: alarms, recent: this.recent.map((a) => withUnit(a, units)) },
-      uplink: this.uplinkView(gateway),
-      outbox: this.outboxView(gateway),
+      alarms: { active: alarms, recent: this.alarms.recent(units) },
+      uplink: uplinkView(gateway, this.downSince, this.uplinkError),
+      outbox: outboxView(gateway, this.rate),
       buses,
     };
     return { ...partial, health: evaluateHealth(partial, this.rules) };
@@ -288,7 +257,7 @@ export class StatusState {
         }
       }
     }
-    return this.metrics.render(this.snapshot(gateway), { samples, alarmsRaised: this.alarmsRaised });
+    return this.metrics.render(this.snapshot(gateway), { samples, alarmsRaised: this.alarms.raised });
   }
 
   private changed(): void {
@@ -304,18 +273,6 @@ export class StatusState {
       this.pointCount -= byPoint.size;
       this.points.delete(device);
     }
-  }
-
-  private activeAlarms(gateway: StatusGateway, units: Units): AlarmView[] {
-    const out = [...this.active.values()].map((a) => withUnit(a, units));
-    const seen = new Set(this.active.keys());
-    // Alarms restored from the outbox at start are active without a raise this process saw.
-    for (const r of gateway.processor?.activeAlarms() ?? []) {
-      if (seen.has(alarmKey(r.device, r.point, r.alarm))) continue;
-      const message = units.messages.get(alarmKey(r.device, r.point, r.alarm));
-      out.push(withUnit({ state: 'raised', device: r.device, point: r.point, alarm: r.alarm, type: r.type, severity: r.severity, value: null, limit: null, ts: null, restored: true, ...(message ? { message } : {}) }, units));
-    }
-    return out.sort((a, b) => (SEVERITY_RANK[a.severity] ?? 9) - (SEVERITY_RANK[b.severity] ?? 9) || (b.ts ?? 0) - (a.ts ?? 0));
   }
 
   private deviceView(d: DeviceConfig, h: DeviceHealth | undefined, since: number, units: Units, worst: Map<string, string>): DeviceView {
@@ -357,55 +314,6 @@ export class StatusState {
       backoffMs: h?.backoffMs ?? 0,
       stale,
       points,
-    };
-  }
-
-  private uplinkView(gateway: StatusGateway): UplinkView {
-    const cfg = gateway.config.uplink;
-    const session = gateway.session;
-    const stats = gateway.uplink?.stats;
-    return {
-      configured: cfg !== undefined,
-      ...(cfg ? { url: withoutCredentials(cfg.url) } : {}),
-      state: session?.currentState ?? (cfg ? 'disconnected' : 'none'),
-      connectedSince: session?.connectedSince ?? null,
-      downSince: cfg ? this.downSince : null,
-      ...(this.uplinkError && this.downSince !== null ? { lastError: this.uplinkError } : {}),
-      lastPubackAt: stats?.lastPubackAt ?? null,
-      lastPubackMs: stats?.lastPubackMs ?? null,
-      reconnects: session?.reconnects ?? 0,
-      published: stats?.published ?? 0,
-      acked: stats?.acked ?? 0,
-      inflight: stats?.inflight ?? 0,
-    };
-  }
-
-  private outboxView(gateway: StatusGateway): OutboxView {
-    const s = gateway.outbox.stats();
-    let drainPerS: number | null = null;
-    let etaS: number | null = null;
-    const first = this.rate[0];
-    const last = this.rate[this.rate.length - 1];
-    if (first && last && last.t - first.t >= 2000) {
-      const dt = (last.t - first.t) / 1000;
-      drainPerS = gateway.uplink ? Math.round(((last.acked - first.acked) / dt) * 10) / 10 : null;
-      const shrink = (first.samples - last.samples) / dt;
-      if (shrink > 0) etaS = Math.round(s.samples / shrink);
-    }
-    if (s.samples === 0) etaS = 0;
-    const droppedTotal = Object.values(s.dropped).reduce((a, b) => a + b, 0);
-    return {
-      state: s.state,
-      samples: s.samples,
-      events: s.events,
-      bytes: s.bytes,
-      maxBytes: s.maxBytes,
-      oldestTs: s.oldestTs,
-      drainPerS,
-      etaS,
-      dropped: { ...s.dropped },
-      droppedTotal,
-      pending: s.pending,
     };
   }
 }

@@ -38,7 +38,24 @@ export interface StatusGateway {
   readonly uplink?: { readonly stats: UplinkStats };
   readonly session?: StatusSession;
   /** Active alarms, including those restored from the outbox at start (no raise event is seen for them). */
-  readonly processor?: { activeAlarms(): ActiveAlarm[] };
+  readonly processor?: { activeAlarms(): ActiveAlarm[]; alarmStates?(): AlarmStateInput[] };
+}
+
+/** One configured alarm as the processor tracks it (ISA-18.2): what the page shows beside an active alarm. */
+export interface AlarmStateInput {
+  device: string;
+  point: string;
+  alarm: string;
+  type: string;
+  severity: string;
+  /** 'normal', 'unacknowledged', 'acknowledged' or 'returned-unacknowledged'. */
+  state: string;
+  /** Shelved until then (ms); absent when not shelved. */
+  shelvedUntil?: number;
+  value: number | null;
+  limit: number | null;
+  ts: number | null;
+  message?: string;
 }
 
 /** The gateway, or a getter for it: after a restart-reload `fieldgate run` holds a new Gateway object. */
@@ -50,10 +67,15 @@ export type AlarmInput = Pick<AlarmEvent, 'state' | 'device' | 'point' | 'alarm'
   value: number | null;
   limit: number | null;
   message?: string;
+  /** An operator's action: who (as the command says), the shelve's end (ms) and the note. */
+  by?: string;
+  until?: number;
+  note?: string;
 };
 
 export interface AlarmView {
-  state: 'raised' | 'cleared';
+  /** Active alarms: 'raised'. Recent events: what happened (raised, cleared, or an operator's action). */
+  state: AlarmInput['state'];
   device: string;
   point: string;
   alarm: string;
@@ -67,6 +89,10 @@ export interface AlarmView {
   message?: string;
   /** Active since before the gateway started: restored from the outbox, no raise seen by this process. */
   restored?: boolean;
+  /** Its ISA-18.2 state, when the gateway tracks it: 'unacknowledged', 'acknowledged' or 'returned-unacknowledged'. */
+  isa?: string;
+  /** Shelved (not announced) until then, ms. */
+  shelvedUntil?: number;
 }
 
 export interface PointView {
