@@ -17,6 +17,7 @@ const SCENARIOS: Record<string, () => Promise<{ run(): Promise<string> }>> = {
   footprint: () => import('./footprint.js'),
   'payload-bytes': () => import('./payload-bytes.js'),
   nodered: () => import('./nodered.js'),
+  commands: () => import('./commands.js'),
 };
 
 const args = process.argv.slice(2);

@@ -26,8 +26,14 @@ import type { OutboxCondition } from './uplink/profile.js';
 import { profileFor } from './uplink/profiles/select.js';
 import { routeInbound } from './uplink/inbound.js';
 import { LastValues } from './last-values.js';
+import { RateLimitedLog } from './sources/ratelog.js';
 import { Uplink } from './uplink/uplink.js';
 import { VERSION } from './paths.js';
+import { CommandGuard } from './commands/guard.js';
+import { pointFacts } from './commands/facts.js';
+import { controlSocketPath, startControl, stopControl } from './commands/control.js';
+import type { CommandResult } from './commands/types.js';
+import type { Server } from 'node:net';
 
 export { sessionOptions } from './uplink/options.js';
 
@@ -39,6 +45,8 @@ export interface Gateway {
   session?: MqttSession;
   clock: ClockGuard;
   readonly processor: Processor;
+  /** Every command (cloud or local socket) goes through it. */
+  readonly commands: CommandGuard;
   /** Applies a new configuration in place when only acquisition and processing changed; else 'restart'. */
   reload(next: Config): Promise<'applied' | 'restart'>;
   stop(): Promise<void>;
@@ -110,6 +118,26 @@ export function startGateway(initial: Config, logger: Logger, options: GatewayOp
 
   const lastValues = new LastValues();
 
+  // Commands: judged against the configuration of the moment, audited in the outbox, run on the device's bus.
+  let facts = pointFacts(config);
+  const guard = new CommandGuard({
+    now: Date.now,
+    log: logger.child({ stage: 'commands' }),
+    audit: outbox,
+    points: (device) => facts.get(device),
+    writer: (device) => {
+      const bus = config.devices.find((d) => d.id === device)?.bus;
+      const source = buses.find((b) => b.id === bus);
+      return source?.write ? (request) => source.write!(request) : undefined;
+    },
+    alarms: () => processor,
+    deliverAlarms: (alarms) => deliver({ samples: [], alarms }),
+  });
+  const publishResult = (result: CommandResult) => {
+    const m = uplink?.profile.commandResult(result);
+    if (m && session?.connected) session.publish(m.topic, m.payload, m.qos, m.retain).catch(() => {});
+  };
+
   let uplink: Uplink | undefined;
   let session: MqttSession | undefined;
   if (config.uplink) {
@@ -135,9 +163,13 @@ export function startGateway(initial: Config, logger: Logger, options: GatewayOp
       }),
     });
     const live = uplink;
+    const invalidLog = new RateLimitedLog(logger.child({ stage: 'commands' }), Date.now);
     routeInbound(session, profile, {
-      command: (c) => logger.warn({ id: c.id, device: c.device, point: c.point, origin: c.origin }, 'command refused: this gateway takes no commands yet'),
-      invalid: (reason) => logger.warn({ reason }, 'inbound message refused'),
+      command: (c, retained) => void guard.handle(c, { retained }).then(publishResult),
+      invalid: (reason, id) => {
+        invalidLog.warn('uplink', 'invalid-command', { id, reason }, `inbound command refused: ${reason}`);
+        if (id !== undefined) publishResult({ id, status: 'rejected', reason, ts: Date.now() });
+      },
       rebirth: () => {
         logger.info('rebirth requested by the host');
         live.rebirth();
@@ -207,6 +239,7 @@ export function startGateway(initial: Config, logger: Logger, options: GatewayOp
   const ticker = setInterval(() => {
     guarded('processing tick', () => deliver(processor.tick(Date.now())));
     guarded('device states', watchDevices);
+    guarded('command ledger', () => guard.tick());
   }, 1000);
   ticker.unref();
 
@@ -220,9 +253,22 @@ export function startGateway(initial: Config, logger: Logger, options: GatewayOp
   let buses = startSources(config);
   logger.info({ gateway: gatewayId, version: VERSION, buses: buses.length, devices: config.devices.length }, 'gateway started');
 
+  // The technician's CLI on site (fieldgate command, fieldgate alarms) talks to the same guard.
+  const controlPath = controlSocketPath(config.gateway.dataDir);
+  const control: Promise<Server | undefined> = startControl(
+    controlPath,
+    { command: (c) => guard.handle(c), alarms: () => processor.alarmStates(), now: Date.now },
+    logger.child({ stage: 'control' }),
+  ).catch((err: Error) => {
+    logger.warn({ path: controlPath, err: err.message }, 'control socket not started: fieldgate command and fieldgate alarms cannot reach this gateway');
+    return undefined;
+  });
+
   let stopping: Promise<void> | undefined;
   const stop = async () => {
     // Stop intake, commit, let the link take what it can in the time allowed, say offline, close.
+    const server = await control;
+    if (server) await stopControl(server, controlPath);
     await Promise.all(buses.map((b) => b.stop()));
     clearInterval(ticker);
     await clock.stop();
@@ -248,6 +294,7 @@ export function startGateway(initial: Config, logger: Logger, options: GatewayOp
       return processor;
     },
     outbox,
+    commands: guard,
     uplink,
     session,
     clock,
@@ -258,6 +305,7 @@ export function startGateway(initial: Config, logger: Logger, options: GatewayOp
       for (const b of buses) outbox.sourceBusy(b.id, false);
       outbox.commit();
       config = next;
+      facts = pointFacts(next);
       registerPoints(next);
       const configured = new Set([...next.devices.flatMap((d) => d.points.map((p) => `${d.id}\u0000${p.id}`)), ...aggregatePoints(next.devices).map((a) => `${a.device}\u0000${a.point}`)]);
       lastValues.retain((device, point) => configured.has(`${device}\u0000${point}`));

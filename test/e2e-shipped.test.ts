@@ -11,6 +11,13 @@ import { parse } from 'yaml';
 import { startSite, type RunningSite } from '../src/sim/site.js';
 import { needPeers, startMosquitto, tempDir, type MosquittoPeer } from './helpers/peers.js';
 import { Collector, lastSeq, runGateway, writeConfig } from './helpers/gw-process.js';
+import { fieldgate } from './helpers/cli.js';
+
+/** The technician acknowledges an alarm on site, through the running gateway's control socket. */
+async function ack(file: string, device: string, point: string, alarm: string): Promise<void> {
+  const r = await fieldgate(['alarms', 'ack', '-c', file, '--device', device, '--point', point, '--alarm', alarm, '--by', 'e2e']);
+  expect(r.code, r.stdout + r.stderr).toBe(0);
+}
 
 const ROOT = new URL('..', import.meta.url).pathname;
 const SPEED = 10;
@@ -71,7 +78,7 @@ describe.skipIf(skip)('shipped configurations end to end (time compressed 10x)',
     return { site, sub, gw, file };
   }
 
-  it('village-water: a pipe burst raises the burst alarms, which clear; deadband cuts the samples', async () => {
+  it('village-water: a pipe burst raises the latched burst alarms, which return and clear when acknowledged; deadband cuts the samples', async () => {
     const { site, sub, gw, file } = await setUp('village-water');
     const started = Date.now();
     await sub.until(() => sub.samples.some((s) => s.point === 'inlet_pressure' && s.quality === 'good'), 15_000, 'first samples');
@@ -83,7 +90,12 @@ describe.skipIf(skip)('shipped configurations end to end (time compressed 10x)',
     expect(['inlet_pressure', 'high_pressure']).toContain(raised.point);
     expect(raised.value).toBeTypeOf('number');
     site.trigger('clear');
-    await sub.until(() => alarms(sub).some((a) => a.alarm === 'burst' && a.state === 'cleared' && a.point === raised.point), 30_000, 'the burst alarm to clear');
+    // Latched: the pressure recovering does not clear it; the technician's acknowledgement does.
+    await sub.until(() => alarms(sub).some((a) => a.alarm === 'burst' && a.state === 'returned' && a.point === raised.point), 30_000, 'the burst alarm to return');
+    expect(alarms(sub).some((a) => a.alarm === 'burst' && a.state === 'cleared')).toBe(false);
+    await ack(file, raised.device as string, raised.point as string, 'burst');
+    await sub.until(() => alarms(sub).some((a) => a.alarm === 'burst' && a.state === 'cleared' && a.point === raised.point), 15_000, 'the burst alarm to clear at the ack');
+    expect(alarms(sub).find((a) => a.alarm === 'burst' && a.state === 'cleared' && a.point === raised.point)).toMatchObject({ by: 'e2e', alarmState: 'normal' });
 
     // Report-by-exception: the tank level moves slowly, so far fewer samples than polls are sent.
     const elapsedS = (Date.now() - started) / 1000;
@@ -96,7 +108,7 @@ describe.skipIf(skip)('shipped configurations end to end (time compressed 10x)',
     await sub.until(() => sub.complete(last), 15_000, `every seq 1..${last}`);
   });
 
-  it('tunnel: a gas excursion raises the methane alarms in order on the line-protocol detector, then clears them', async () => {
+  it('tunnel: a gas excursion raises the methane alarms in order on the line-protocol detector; the latched one clears only when acknowledged', async () => {
     const { site, sub, gw, file } = await setUp('tunnel');
     await sub.until(() => sub.samples.some((s) => s.device === 'face_gas' && s.point === 'ch4' && s.quality === 'good'), 15_000, 'gas readings');
     await sub.until(() => sub.samples.some((s) => s.device === 'convergence' && s.point === 'span' && s.quality === 'good'), 15_000, 'laser readings');
@@ -106,7 +118,9 @@ describe.skipIf(skip)('shipped configurations end to end (time compressed 10x)',
     expect(raisedOrder.slice(0, 2)).toEqual(['ventilate', 'stop_drilling']);
     expect(alarms(sub).find((a) => a.alarm === 'stop_drilling')).toMatchObject({ device: 'face_gas', severity: 'critical', limit: 1 });
     site.trigger('clear');
-    await sub.until(() => ['ventilate', 'stop_drilling'].every((id) => alarms(sub).some((a) => a.alarm === id && a.state === 'cleared')), 40_000, 'the methane alarms to clear');
+    await sub.until(() => alarms(sub).some((a) => a.alarm === 'ventilate' && a.state === 'cleared') && alarms(sub).some((a) => a.alarm === 'stop_drilling' && a.state === 'returned'), 40_000, 'ventilate to clear and stop_drilling to return');
+    await ack(file, 'face_gas', 'ch4', 'stop_drilling');
+    await sub.until(() => alarms(sub).some((a) => a.alarm === 'stop_drilling' && a.state === 'cleared'), 15_000, 'stop_drilling to clear at the ack');
     expect(await gw.stop()).toBe(0);
     const last = await lastSeq(file);
     await sub.until(() => sub.complete(last), 15_000, `every seq 1..${last}`);

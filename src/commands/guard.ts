@@ -8,6 +8,7 @@
 import type { GatewayEvent } from '../events.js';
 import type { Logger } from '../log.js';
 import { RateLimitedLog } from '../sources/ratelog.js';
+import type { WriteOutcome, WriteRequest } from '../sources/types.js';
 import type { AlarmEvent } from '../processing/types.js';
 import { commandRecord } from './audit.js';
 import { CommandLedger, LEDGER_MARGIN_MS, type StateRow } from './ledger.js';
@@ -24,12 +25,10 @@ export const MAX_TTL_MS = 3_600_000;
 export const COMMANDS_PER_S = 20;
 export const COMMAND_BURST = 100;
 
-/** How a bus reports a write (src/sources: the bus's write queue). */
-export type WriteOutcome =
-  | { status: 'done'; written: number | boolean | string; readBack?: number | boolean | string }
-  | { status: 'failed' | 'expired'; reason: string };
+export type { WriteOutcome } from '../sources/types.js';
 
-export type PointWriter = (request: { device: string; point: string; value: number | boolean | string; expiresAt: number }) => Promise<WriteOutcome>;
+/** A bus's write queue, as the guard hands it a write (Source.write). */
+export type PointWriter = (request: WriteRequest) => Promise<WriteOutcome>;
 
 export type AlarmActionResult = { ok: true; events: AlarmEvent[] } | { ok: false; reason: string };
 
