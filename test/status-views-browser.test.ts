@@ -5,7 +5,8 @@
  * (test/helpers/status-rtu-peer.ts) on the far end of socat pty pairs, and the gas detector simulator on a
  * third pty. The last hour before the test is fed through the same hook the gateway feeds (so the chart has an
  * hour to draw: a sag below the low limit with its raise and clear, a stretch of bad readings, the 5-minute
- * aggregates). Leaves screenshots of each view at both widths in test-output/ (docs/images/ holds copies).
+ * aggregates). The alarm list with ISA-18.2 states scripted behind the processor's alarmStates(). Leaves
+ * screenshots of each view at both widths in test-output/ (docs/images/ holds copies).
  */
 import { copyFileSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -20,6 +21,7 @@ import { startEmbeddedBroker, type EmbeddedBroker } from '../src/sim/broker.js';
 import { startLineSimulator, type RunningLineSimulator } from '../src/sim/line/server.js';
 import { startSimulator, type RunningSimulator } from '../src/sim/server.js';
 import { StatusSurface } from '../src/status/surface.js';
+import type { AlarmStateInput, StatusGateway } from '../src/status/types.js';
 import { chromiumPath, needPeers, startSocatPair, tempDir, type SocatPair } from './helpers/peers.js';
 import { startRtuPeerOnSerial, type RtuPeer } from './helpers/status-rtu-peer.js';
 
@@ -104,6 +106,21 @@ function lastHour(status: StatusSurface, now: number): void {
   status.hooks.onAlarm({ ...alarm, state: 'cleared', value: 2.72, ts: start + 25 * 60_000 });
 }
 
+/**
+ * The gateway as the page reads it, with the alarms' ISA-18.2 states scripted by the test (what the processor's
+ * alarmStates() reports once alarms are acknowledged and shelved through commands).
+ */
+function withAlarmStates(gateway: Gateway, states: () => AlarmStateInput[]): StatusGateway {
+  return {
+    get config() { return gateway.config; },
+    get buses() { return gateway.buses; },
+    get outbox() { return gateway.outbox; },
+    get uplink() { return gateway.uplink; },
+    get session() { return gateway.session; },
+    processor: { activeAlarms: () => gateway.processor.activeAlarms(), alarmStates: states },
+  };
+}
+
 const skip = needPeers('chromium', 'socat');
 
 describe.skipIf(skip)('the technician views in Chromium: charts and commissioning', () => {
@@ -119,6 +136,7 @@ describe.skipIf(skip)('the technician views in Chromium: charts and commissionin
   let page: Page;
   const problems: string[] = [];
   const requests: string[] = [];
+  let alarmStates: AlarmStateInput[] = [];
 
   beforeAll(async () => {
     mkdirSync(OUT, { recursive: true });
@@ -132,7 +150,7 @@ describe.skipIf(skip)('the technician views in Chromium: charts and commissionin
     sim = await startSimulator({ scenario: 'village-water', tcp: { host: '127.0.0.1', port: 0 }, seed: 7 });
     broker = await startEmbeddedBroker('127.0.0.1', 0);
     const logger = pino({ level: 'silent' });
-    status = new StatusSurface({ gateway: () => gateway, logger });
+    status = new StatusSurface({ gateway: () => withAlarmStates(gateway, () => alarmStates), logger });
     lastHour(status, Date.now());
     gateway = startGateway(siteConfig(sim.tcpPort!, broker.url, dir, lines[0]!.a, lines[1]!.a, lines[2]!.a), logger, status.hooks);
     await status.apply({ enabled: true, listen: '127.0.0.1:0', token: TOKEN });
@@ -309,6 +327,47 @@ describe.skipIf(skip)('the technician views in Chromium: charts and commissionin
     expect(await gas.textContent()).toMatch(/Lines received on the bus: [\d,]+/);
     await shoot(gas, 'line-sensor-wide');
   }, 20_000);
+
+  it('the alarm list: unacknowledged alarms filled in their colour, acknowledged light, returned dashed, shelved grey with its end', async () => {
+    await page.setViewportSize(WIDE);
+    const now = Date.now();
+    const at = (device: string, point: string, alarm: string, type: 'low' | 'high', severity: 'major' | 'minor', value: number, limit: number, ts: number, message: string) =>
+      ({ device, point, alarm, type, severity, value, limit, ts, message });
+    const low = at('highest_house', 'high_pressure', 'low', 'low', 'major', 0.8, 1, now - 120_000, 'Low pressure at the highest house');
+    const acked = at('pump_house', 'tank_level', 'low', 'low', 'major', 0.42, 0.5, now - 600_000, 'Tank nearly dry');
+    const shelved = at('flow_meter', 'inlet_flow', 'high', 'high', 'minor', 41, 40, now - 300_000, 'Flow above 40 m3/h');
+    const back = at('pump_house', 'inlet_pressure', 'low', 'low', 'major', 2.7, 2.5, now - 60_000, 'Low pressure at the pump house');
+    for (const a of [low, acked, shelved]) status.hooks.onAlarm({ ...a, state: 'raised' });
+    alarmStates = [
+      { ...low, state: 'unacknowledged' },
+      { ...acked, state: 'acknowledged' },
+      { ...shelved, state: 'unacknowledged', shelvedUntil: now + 25 * 60_000 },
+      { ...back, state: 'returned-unacknowledged' },
+    ];
+    const boxes = page.locator('#alarms .alarm');
+    await expect.poll(() => boxes.count(), { timeout: 5000 }).toBe(4);
+    const list = await boxes.evaluateAll((els) => els.map((e) => ({ cls: e.className, text: e.textContent, msg: e.querySelector('h2')!.childNodes[1]!.textContent, bg: getComputedStyle(e).backgroundColor, role: e.getAttribute('role') })));
+    // Waiting for a person first; the shelved one last.
+    expect(list.map((a) => a.msg)).toEqual(['Low pressure at the highest house', 'Tank nearly dry', 'Low pressure at the pump house', 'Flow above 40 m3/h']);
+    expect(list[0]).toMatchObject({ cls: 'alarm major unack', bg: 'rgb(198, 40, 40)', role: 'alert' });
+    expect(list[0]!.text).toMatch(/UNACKNOWLEDGED.*reading 0\.8 bar, low limit 1 bar/);
+    expect(list[1]).toMatchObject({ cls: 'alarm major', bg: 'rgb(253, 236, 234)', role: null });
+    expect(list[1]!.text).toMatch(/acknowledged/);
+    expect(list[2]).toMatchObject({ cls: 'alarm major returned', bg: 'rgb(253, 236, 234)', role: 'alert' });
+    expect(list[2]!.text).toMatch(/returned to normal, not acknowledged.*Back to normal since .*waiting to be acknowledged/);
+    expect(list[3]).toMatchObject({ cls: 'alarm minor shelved', bg: 'rgb(236, 238, 241)', role: null });
+    expect(list[3]!.text).toMatch(/Shelved until \d\d?:\d\d(?: [AP]M)? \(in 2[45] min\)/);
+    // The title counts what is announced: the shelved alarm is not.
+    await expect.poll(() => page.title()).toMatch(/^\(3 alarms\) village-water/);
+    await shoot(page.locator('#alarms'), 'alarms-wide');
+    await page.setViewportSize(PHONE);
+    await page.waitForTimeout(200);
+    expect(await noOverflow()).toBeLessThanOrEqual(0);
+    await shoot(page.locator('#alarms'), 'alarms-phone');
+    alarmStates = [];
+    for (const a of [low, acked, shelved]) status.hooks.onAlarm({ ...a, state: 'cleared', ts: Date.now() });
+    await expect.poll(() => boxes.count(), { timeout: 5000 }).toBe(0);
+  }, 30_000);
 
   it('390 px: the commissioning tables fit a phone, counters still moving, and nothing asked of the internet', async () => {
     await page.setViewportSize(PHONE);

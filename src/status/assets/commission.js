@@ -41,7 +41,7 @@
     box.replaceChildren(...parts);
   }
 
-  const KIND = { raised: 'RAISED', cleared: 'cleared', acknowledged: 'acknowledged', shelved: 'shelved' };
+  const KIND = { raised: 'RAISED', cleared: 'cleared', returned: 'returned to normal', acknowledged: 'acknowledged', shelved: 'shelved', unshelved: 'unshelved' };
 
   /** The alarm journal table, newest first. */
   function renderJournal(el, box, journal, units) {
@@ -52,10 +52,10 @@
       const reading = e.value === null ? '' : `${e.value}${u}${e.limit !== null ? ` (limit ${e.limit}${u})` : ''}`;
       return el('tr', { class: e.kind },
         el('td', { text: `${new Date(e.ts).toLocaleDateString([], { month: 'short', day: 'numeric' })} ${hms(e.ts)}` }),
-        el('td', { class: 'kind', text: KIND[e.kind] || e.kind }),
+        el('td', { class: 'kind', text: `${KIND[e.kind] || e.kind}${e.until ? ` until ${hms(e.until)}` : ''}` }),
         el('td', { text: `${e.message || `${e.alarm} (${e.severity})`}, ${e.device} · ${e.point}` }),
         el('td', { text: reading }),
-        el('td', { text: e.by === 'gateway' ? 'gateway (alarm rules)' : e.by }));
+        el('td', { text: `${e.by === 'gateway' ? 'gateway (alarm rules)' : e.by}${e.note ? `: ${e.note}` : ''}` }));
     });
     box.replaceChildren(el('div', { class: 'scroll' }, el('table', { class: 'journal' },
       el('thead', {}, el('tr', {}, ['when', 'what', 'alarm', 'reading', 'who'].map((h) => el('th', { text: h })))), el('tbody', {}, rows))),

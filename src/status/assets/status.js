@@ -74,21 +74,38 @@
     return `value ${value(a.value)}${u}`;
   }
   // Alarm boxes are rebuilt only when the list changes, so a reader's selection or focus survives the ticks.
+  // With the gateway's ISA-18.2 states: an unacknowledged alarm is filled in its colour, an acknowledged one light,
+  // one that returned to normal unacknowledged light with a dashed border, a shelved one grey with the shelve's end.
   let alarmKey = null;
+  const sinceText = (ts) => `Since ${clock(ts)} (${since(ts)})`;
+  const untilText = (ts) => `Shelved until ${clock(ts)} (${ts > now() ? `in ${ago(ts - now())}` : 'ending'})`;
+  function alarmBox(a) {
+    const returned = a.state !== 'raised';
+    const shelved = a.shelvedUntil !== undefined;
+    const unack = !shelved && (a.isa === 'unacknowledged' || a.isa === 'returned-unacknowledged');
+    const cls = `alarm ${a.severity}${unack && !returned ? ' unack' : ''}${returned ? ' returned' : ''}${shelved ? ' shelved' : ''}`;
+    const badge = shelved ? 'shelved' : a.isa === 'unacknowledged' ? 'UNACKNOWLEDGED' : a.isa === 'returned-unacknowledged' ? 'returned to normal, not acknowledged' : a.isa === 'acknowledged' ? 'acknowledged' : '';
+    const when = returned
+      ? el('p', { class: 'muted', text: a.ts ? `Back to normal since ${clock(a.ts)} (${since(a.ts)}): waiting to be acknowledged` : 'Back to normal: waiting to be acknowledged' })
+      : el('p', { class: 'muted', 'data-ts': a.ts ?? undefined, text: a.ts ? sinceText(a.ts) : 'Active since before the gateway last started' });
+    return el('div', { class: cls, role: unack ? 'alert' : undefined },
+      el('h2', {}, el('span', { class: 'sev', text: a.severity }), a.message || `${a.type} alarm on ${a.point}`, badge && el('span', { class: 'ack', text: badge })),
+      el('p', {}, `${a.device} · ${a.point}: ${alarmDetail(a)}`),
+      when,
+      shelved && el('p', { class: 'until', 'data-until': a.shelvedUntil, text: untilText(a.shelvedUntil) }));
+  }
   function renderAlarms(s) {
     const box = $('alarms');
     const list = s.alarms.active;
-    const key = JSON.stringify(list.map((a) => [a.device, a.point, a.alarm, a.message, alarmDetail(a), a.ts]));
+    const key = JSON.stringify(list.map((a) => [a.device, a.point, a.alarm, a.state, a.message, alarmDetail(a), a.ts, a.isa, a.shelvedUntil]));
     if (key === alarmKey) {
-      box.querySelectorAll('[data-ts]').forEach((e) => { e.textContent = `Since ${clock(+e.dataset.ts)} (${since(+e.dataset.ts)})`; });
+      box.querySelectorAll('[data-ts]').forEach((e) => { e.textContent = sinceText(+e.dataset.ts); });
+      box.querySelectorAll('[data-until]').forEach((e) => { e.textContent = untilText(+e.dataset.until); });
       return;
     }
     alarmKey = key;
     if (list.length === 0) return box.replaceChildren(el('p', { class: 'no-alarms', text: 'No active alarms' }));
-    box.replaceChildren(...list.map((a) => el('div', { class: `alarm ${a.severity}`, role: 'alert' },
-      el('h2', {}, el('span', { class: 'sev', text: a.severity }), a.message || `${a.type} alarm on ${a.point}`),
-      el('p', {}, `${a.device} · ${a.point}: ${alarmDetail(a)}`),
-      el('p', { class: 'muted', 'data-ts': a.ts ?? undefined, text: a.ts ? `Since ${clock(a.ts)} (${since(a.ts)})` : 'Active since before the gateway last started' }))));
+    box.replaceChildren(...list.map(alarmBox));
   }
   function renderAttention(s) {
     const box = $('attention');
@@ -254,7 +271,8 @@
     snap = s;
     $('gw').textContent = s.gateway.id;
     $('version').textContent = `fieldgate ${s.gateway.version}`;
-    document.title = `${s.alarms.active.length ? `(${s.alarms.active.length} alarm${s.alarms.active.length > 1 ? 's' : ''}) ` : ''}${s.gateway.id}: fieldgate status`;
+    const announced = s.alarms.active.filter((a) => a.shelvedUntil === undefined).length;
+    document.title = `${announced ? `(${announced} alarm${announced > 1 ? 's' : ''}) ` : ''}${s.gateway.id}: fieldgate status`;
     renderAlarms(s); renderAttention(s); renderUplink(s); renderOutbox(s); renderRecent(s);
     const next = JSON.stringify(s.buses.map((b) => [b.id, b.devices.map((d) => [d.id, d.points.map((p) => p.id)])]));
     if (next !== shape) { build(s); shape = next; }
