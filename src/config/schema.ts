@@ -207,9 +207,20 @@ export const sparkplugSchema = z.strictObject({
   commandTtlS: z.number().int().min(1).max(3600).default(30),
 });
 
-export const uplinkSchema = z.strictObject({
-  /** mqtt://, mqtts://, ws:// or wss:// */
-  url: z.string().regex(/^(mqtts?|wss?):\/\/[^\s/]+/, 'must be mqtt://HOST[:PORT], mqtts://, ws:// or wss://'),
+const brokerUrl = z.string().regex(/^(mqtts?|wss?):\/\/[^\s/]+/, 'must be mqtt://HOST[:PORT], mqtts://, ws:// or wss://');
+
+const uplinkKeys = z.strictObject({
+  /** mqtt://, mqtts://, ws:// or wss://; or `urls` for more than one broker (exactly one of the two). */
+  url: brokerUrl.optional(),
+  /** Brokers in order of preference: the first is the primary, the others take over when it cannot be reached. */
+  urls: z.array(brokerUrl).min(1).max(8).optional(),
+  /** With `urls`: failed dials before the next broker, and how often the primary is checked while another is in use. */
+  failover: z
+    .strictObject({
+      attempts: z.number().int().min(1).max(100).default(3),
+      primaryCheckS: z.number().int().min(1).max(86_400).default(60),
+    })
+    .prefault({}),
   /** Default: fieldgate-{gateway.id}. */
   clientId: z.string().min(1).max(128).optional(),
   username: z.string().optional(),
@@ -247,6 +258,17 @@ export const uplinkSchema = z.strictObject({
   /** Required with profile: sparkplug. */
   sparkplug: sparkplugSchema.optional(),
 });
+
+/** `url` or `urls`, exactly one; parsed, `url` is the primary either way (`urls` is there only when given). */
+export const uplinkSchema = uplinkKeys
+  .superRefine((u, ctx) => {
+    if (u.url === undefined && u.urls === undefined) ctx.addIssue({ code: 'custom', path: ['url'], message: 'is required (or urls: a list of brokers, the primary first)' });
+    if (u.url !== undefined && u.urls !== undefined) ctx.addIssue({ code: 'custom', path: ['urls'], message: 'goes instead of url, not with it: put the primary first in urls' });
+    u.urls?.forEach((url, i) => {
+      if (/^[A-Za-z][\w+.-]*:\/\/[^/?#\s]*@/.test(url)) ctx.addIssue({ code: 'custom', path: ['urls', i], message: 'must not hold a user name or password (the part before "@"): put the user in uplink.username and the password in the file uplink.passwordFile (or FIELDGATE_MQTT_PASSWORD)' });
+    });
+  })
+  .transform((u) => ({ ...u, url: u.url ?? u.urls![0]! }));
 
 export const bufferSchema = z.strictObject({
   maxBytes: byteSize.pipe(z.number().min(256 * 1024, 'must be at least 256 KiB (the outbox needs room for its schema, WAL and index; MIN_MAX_BYTES in src/outbox/limits.ts)')).default(512 * 1024 ** 2),

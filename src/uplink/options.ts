@@ -22,6 +22,7 @@ export function sessionOptions(config: Config, profile?: UplinkProfile): Session
   const password = process.env.FIELDGATE_MQTT_PASSWORD ?? (u.passwordFile ? readSecretFile('uplink.passwordFile', u.passwordFile).toString('utf8').split(/\r?\n/)[0] : undefined);
   return {
     url: u.url,
+    ...(u.urls ? { urls: u.urls, failoverAttempts: u.failover.attempts, primaryCheckMs: u.failover.primaryCheckS * 1000 } : {}),
     clientId: u.clientId ?? `fieldgate-${config.gateway.id}`,
     username: u.username,
     password,

@@ -10,11 +10,18 @@ import { Backoff } from '../backoff.js';
 import { withoutUserinfo } from '../config/secrets.js';
 import type { Logger } from '../log.js';
 import { describeConnectError, describeDisconnect } from './diagnose.js';
+import { BrokerChoice, probeBroker } from './failover.js';
 
 export { describeConnectError, describeDisconnect } from './diagnose.js';
 
 export interface SessionOptions {
+  /** The broker; with `urls`, the brokers in order of preference (the first is the primary) and `url` is ignored. */
   url: string;
+  urls?: readonly string[];
+  /** Failed dials on one broker before the next of `urls` is tried. Default 3. */
+  failoverAttempts?: number;
+  /** While on another broker than the primary, the primary's port is checked this often. Default 60 s. */
+  primaryCheckMs?: number;
   clientId: string;
   username?: string;
   password?: string;
@@ -51,9 +58,11 @@ export class MqttSession extends EventEmitter {
   private client: MqttClient | undefined;
   private state: SessionState = 'disconnected';
   private readonly backoff: Backoff;
-  /** The broker URL as logged: never with a user or password in it. */
-  private readonly url: string;
+  private readonly brokers: BrokerChoice;
   private timer: NodeJS.Timeout | undefined;
+  private probeTimer: NodeJS.Timeout | undefined;
+  /** The session is being closed on purpose to go back to the primary: the next dial is at once. */
+  private returning = false;
   private closed = false;
   /** Counts connections; a callback from an older connection is ignored by the caller. */
   generation = 0;
@@ -68,7 +77,17 @@ export class MqttSession extends EventEmitter {
   ) {
     super();
     this.backoff = new Backoff({ minMs: opts.reconnectMinMs, maxMs: opts.reconnectMaxMs }, opts.random);
-    this.url = withoutUserinfo(opts.url);
+    this.brokers = new BrokerChoice(opts.urls && opts.urls.length > 0 ? opts.urls : [opts.url], opts.failoverAttempts ?? 3);
+  }
+
+  /** The broker URL of the current (or next) dial as logged: never with a user or password in it. */
+  private get url(): string {
+    return withoutUserinfo(this.brokers.url);
+  }
+
+  /** The broker in use (or dialled next): its URL without credentials, its place in `urls` (0: the primary), the moves between brokers. */
+  get broker(): { url: string; index: number; switches: number } {
+    return { url: this.url, index: this.brokers.index, switches: this.brokers.switches };
   }
 
   get connected(): boolean {
@@ -80,9 +99,10 @@ export class MqttSession extends EventEmitter {
   }
 
   start(): void {
-    const plain = /^(mqtt|ws):/i.test(this.opts.url);
-    if (plain && this.opts.password !== undefined) {
-      this.log.warn({ url: this.url }, `MQTT password sent in clear over ${this.opts.url.split(':')[0]}:// (uplink.url): anyone on the path can read it; use mqtts:// or wss:// unless the broker runs on this machine`);
+    const plain = this.brokers.urls.find((u) => /^(mqtt|ws):/i.test(u));
+    if (plain !== undefined && this.opts.password !== undefined) {
+      const key = this.brokers.urls.length > 1 ? 'uplink.urls' : 'uplink.url';
+      this.log.warn({ url: withoutUserinfo(plain) }, `MQTT password sent in clear over ${plain.split(':')[0]}:// (${key}): anyone on the path can read it; use mqtts:// or wss:// unless the broker runs on this machine`);
     }
     this.dial();
   }
@@ -118,7 +138,7 @@ export class MqttSession extends EventEmitter {
   private dial(): void {
     if (this.closed || this.client) return;
     this.setState('connecting');
-    const client = mqtt.connect(this.opts.url, this.clientOptions());
+    const client = mqtt.connect(this.brokers.url, this.clientOptions());
     this.client = client;
     let up = false;
     let lastError: unknown;
@@ -134,8 +154,10 @@ export class MqttSession extends EventEmitter {
         if (!ok || this.client !== client) return;
         this.generation++;
         this.connectedSince = Date.now();
-        this.log.info({ url: this.url, clientId: this.opts.clientId }, 'MQTT connected');
+        this.brokers.connected();
+        this.log.info({ url: this.url, clientId: this.opts.clientId, ...(this.brokers.urls.length > 1 ? { broker: this.brokers.index } : {}) }, 'MQTT connected');
         this.setState('connected');
+        if (this.brokers.onSecondary) this.watchPrimary(client);
       });
     });
     client.on('message', (topic, payload, packet) => {
@@ -155,10 +177,22 @@ export class MqttSession extends EventEmitter {
       client.removeAllListeners('connect');
       client.end(true);
       client.on('error', () => {});
+      clearInterval(this.probeTimer);
+      this.probeTimer = undefined;
       if (this.closed) return;
       const stableMs = this.opts.stableMs ?? Math.min(this.opts.keepaliveS * 1000, 10_000);
       if (up && this.connectedSince !== undefined && Date.now() - this.connectedSince >= stableMs) this.backoff.reset();
-      const wait = this.backoff.next();
+      const leaving = this.url;
+      // A broker that failed its attempts hands over to the next one, dialled as soon as a first reconnect would be.
+      const moved = !up && this.brokers.failed();
+      if (moved || this.returning) this.backoff.reset();
+      const wait = this.returning ? 0 : this.backoff.next();
+      if (this.returning) {
+        this.returning = false;
+        this.connectedSince = undefined;
+        this.timer = setTimeout(() => this.dial(), wait);
+        return;
+      }
       const context = { clientCert: this.opts.cert !== undefined, clientId: this.opts.clientId };
       const reason = disconnect
         ? describeDisconnect(disconnect, context)
@@ -170,12 +204,37 @@ export class MqttSession extends EventEmitter {
         const what = disconnect ? 'MQTT disconnected by the broker' : 'MQTT connection lost';
         this.log.warn({ url: this.url, retryInMs: wait }, `${what}${reason ? `: ${reason}` : ''}; reconnecting`);
       } else {
-        this.log.warn({ url: this.url, retryInMs: wait }, `MQTT connect failed: ${reason ?? 'connection closed'}`);
+        this.log.warn({ url: leaving, retryInMs: wait }, `MQTT connect failed: ${reason ?? 'connection closed'}`);
       }
+      if (moved) this.log.warn({ from: leaving, to: this.url, afterAttempts: this.opts.failoverAttempts ?? 3 }, `MQTT broker ${leaving} unreachable: failing over to ${this.url}`);
       this.connectedSince = undefined;
       this.setState('disconnected', reason ?? 'closed');
       this.timer = setTimeout(() => this.dial(), wait);
     });
+  }
+
+  /**
+   * On a broker other than the primary, checks the primary's port every primaryCheckMs; when it answers, the
+   * session ends cleanly (what is in flight is acknowledged first, so nothing goes to both) and dials the primary.
+   */
+  private watchPrimary(client: MqttClient): void {
+    const every = this.opts.primaryCheckMs ?? 60_000;
+    this.probeTimer = setInterval(() => {
+      void probeBroker(this.brokers.urls[0]!, this.opts.connectTimeoutMs).then((ok) => {
+        if (!ok || this.closed || this.client !== client || this.returning || !this.brokers.onSecondary) return;
+        const leaving = this.url;
+        this.brokers.backToPrimary();
+        this.returning = true;
+        clearInterval(this.probeTimer);
+        this.probeTimer = undefined;
+        this.log.info({ from: leaving, to: this.url }, `MQTT primary broker ${this.url} answers again: moving back from ${leaving}`);
+        // Nothing new is published from here; the in-flight publishes get their PUBACKs before the DISCONNECT.
+        this.setState('connecting', 'returning to the primary broker');
+        client.end(false);
+        setTimeout(() => client.end(true), this.opts.connectTimeoutMs).unref();
+      });
+    }, every);
+    this.probeTimer.unref();
   }
 
   /** Subscribes now if connected, and at every later connect; resolves on SUBACK (or at once when not connected). */
@@ -229,6 +288,7 @@ export class MqttSession extends EventEmitter {
     if (this.closed) return;
     this.closed = true;
     clearTimeout(this.timer);
+    clearInterval(this.probeTimer);
     const client = this.client;
     this.client = undefined;
     if (client) {

@@ -11,6 +11,8 @@ export interface Session {
   readonly connected: boolean;
   /** Counts connections: a callback from an older connection is ignored by the caller. */
   readonly generation: number;
+  /** The broker in use or dialled next (uplink.urls): its URL without credentials, its index (0: the primary), moves between brokers. */
+  readonly broker?: { url: string; index: number; switches: number };
   start(): void;
   /** Resolves when the broker acknowledged (QoS 1) or the packet was written (QoS 0); rejects when not connected. */
   publish(topic: string, payload: string | Buffer, qos: 0 | 1, retain?: boolean): Promise<void>;

@@ -39,6 +39,11 @@ export interface UplinkStats {
   lastPubackAt?: number;
   /** Milliseconds from publish to PUBACK, the last one. */
   lastPubackMs?: number;
+  /** The broker of the current (or last) connection, without credentials, and its index in uplink.urls (0: the primary). */
+  broker?: string;
+  brokerIndex?: number;
+  /** Moves from one broker to another (failovers and returns to the primary). */
+  brokerSwitches?: number;
 }
 
 export interface UplinkDeps {
@@ -109,7 +114,11 @@ export class Uplink {
       this.pump();
     });
     this.deps.session.on('state', (state: string) => {
-      if (state === 'connected') void this.onConnected();
+      if (state === 'connected') {
+        const broker = this.deps.session.broker;
+        if (broker) Object.assign(this.stats, { broker: broker.url, brokerIndex: broker.index, brokerSwitches: broker.switches });
+        void this.onConnected();
+      }
     });
     this.deps.session.start();
   }
