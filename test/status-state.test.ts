@@ -4,6 +4,8 @@ import { configSchema, type Config } from '../src/config/schema.js';
 import { validateConfig } from '../src/config/validate.js';
 import type { OutboxStats } from '../src/outbox/types.js';
 import type { DeviceHealth, LinkState } from '../src/sources/types.js';
+import { alarmSchema } from '../src/config/processing-schema.js';
+import { Processor, type AlarmActionResult, type AlarmEvent } from '../src/processing/index.js';
 import { PointHistory } from '../src/status/history.js';
 import { isLoopback, parseListen } from '../src/status/listen.js';
 import { StatusState } from '../src/status/state.js';
@@ -194,6 +196,47 @@ describe('StatusState', () => {
     expect(active[0]).toMatchObject({ alarm: 'low', isa: 'unacknowledged' });
     // Without alarmStates() (a processor that does not track them) the list is as before.
     expect(st.snapshot(gw).alarms.active.every((a) => a.isa === undefined)).toBe(true);
+  });
+
+  it("follows the gateway's own Processor: raised unacknowledged, acknowledged, shelved, returned unacknowledged", () => {
+    const c = clock();
+    const { gw } = fakeGateway(c);
+    let mono = 0;
+    const processor = new Processor([{ id: 'pump', points: [{ id: 'pressure', alarms: [alarmSchema.parse({ type: 'low', limit: 2.5 })] }] }], { monotonic: () => mono });
+    const live: StatusGateway = { ...gw, processor };
+    const st = new StatusState({ now: c.now, processMetrics: false });
+    const take = (events: readonly AlarmEvent[]) => events.forEach((e) => st.observeAlarm(e));
+    const act = (r: AlarmActionResult) => {
+      expect(r.ok).toBe(true);
+      if (r.ok) take(r.events);
+    };
+    const step = (ms: number) => {
+      c.step(ms);
+      mono += ms;
+    };
+    const active = () => st.snapshot(live).alarms.active.map((a) => ({ state: a.state, isa: a.isa, shelvedUntil: a.shelvedUntil }));
+    take(processor.process([{ device: 'pump', point: 'pressure', ts: c.now(), value: 2, quality: 'good' }]).alarms);
+    expect(active()).toEqual([{ state: 'raised', isa: 'unacknowledged', shelvedUntil: undefined }]);
+    step(60_000);
+    act(processor.acknowledge('pump', 'pressure', 'low', { by: 'maria', ts: c.now() }));
+    expect(active()).toEqual([{ state: 'raised', isa: 'acknowledged', shelvedUntil: undefined }]);
+    expect(st.journal.entries()[0]).toMatchObject({ kind: 'acknowledged', by: 'maria' });
+    step(1000);
+    act(processor.shelve('pump', 'pressure', 'low', 600, { by: 'maria', ts: c.now() }));
+    expect(active()).toEqual([{ state: 'raised', isa: 'acknowledged', shelvedUntil: c.now() + 600_000 }]);
+    act(processor.unshelve('pump', 'pressure', 'low', { by: 'maria', ts: c.now() }));
+    // Back to normal after an acknowledgement: off the list.
+    step(1000);
+    take(processor.process([{ device: 'pump', point: 'pressure', ts: c.now(), value: 3, quality: 'good' }]).alarms);
+    expect(active()).toEqual([]);
+    // Raised and back to normal with nobody acknowledging: listed until someone does.
+    step(1000);
+    take(processor.process([{ device: 'pump', point: 'pressure', ts: c.now(), value: 2, quality: 'good' }]).alarms);
+    step(1000);
+    take(processor.process([{ device: 'pump', point: 'pressure', ts: c.now(), value: 3, quality: 'good' }]).alarms);
+    expect(active()).toEqual([{ state: 'cleared', isa: 'returned-unacknowledged', shelvedUntil: undefined }]);
+    act(processor.acknowledge('pump', 'pressure', 'low', { by: 'maria', ts: c.now() }));
+    expect(active()).toEqual([]);
   });
 
   it('computes the drain rate from acknowledged deltas and the time to empty', () => {
