@@ -130,7 +130,8 @@ describe.skipIf(skip)('Sparkplug B with an independent host on Mosquitto', () =>
     );
     const pump = births.find((m) => m.topic.endsWith('/pump_house'))!;
     const pressure = pump.metrics.find((m) => m.name === 'inlet_pressure')!;
-    expect(pressure).toMatchObject({ datatype: 6, props: { engUnit: 'bar' } });
+    // A scaled register goes as Double: its engineering value is a fraction.
+    expect(pressure).toMatchObject({ datatype: 10, props: { engUnit: 'bar' } });
     expect(typeof pressure.alias).toBe('number');
     expect(pump.metrics.find((m) => m.name === 'inlet_pressure/Alarms/low')).toMatchObject({ datatype: 11 });
     const flow = births.find((m) => m.topic.endsWith('/flow_meter'))!.metrics.find((m) => m.name === 'flow')!;
@@ -146,6 +147,7 @@ describe.skipIf(skip)('Sparkplug B with an independent host on Mosquitto', () =>
       expect(aliases.has(m.alias!)).toBe(true);
       expect(m.ts).toBeGreaterThan(1_700_000_000_000);
     }
+    for (const m of data.flatMap((d) => d.metrics).filter((x) => x.alias === pressure.alias)) expect([m.null, typeof m.value]).toEqual([false, 'number']);
 
     // A rebirth request: NBIRTH at seq 0 with the same bdSeq, and the DBIRTHs again.
     const before = host.messages.length;

@@ -91,4 +91,16 @@ describe('Sparkplug profile', () => {
     expect([birth!.topic, decode(birth!.payload).seq]).toEqual(['spBv1.0/g/DBIRTH/n/d2', 4n]);
     expect(p.deviceState!('unknown', false, ctx)).toEqual([]);
   });
+
+  it('sends a scaled integer register as Double, so its engineering value is not lost to the integer field', () => {
+    const { p } = make({ scaled: new Set(['d1\u0000p']) });
+    const [, d1] = p.birth(ctx);
+    const m = decode(d1!.payload).metrics.find((x) => x.name === 'p')!;
+    expect(m.datatype).toBe(DataType.Double);
+    const [data] = [p.samples('e', [row(1, 1, 'd1', 'p', 0.3125)], 0, 1, false)].flat();
+    expect(decode(data!.payload).metrics[0]!.value).toEqual({ case: 'doubleValue', value: 0.3125 });
+    // Unscaled, the same point stays UInt16.
+    const plain = make().p;
+    expect(decode(plain.birth(ctx)[1]!.payload).metrics.find((x) => x.name === 'p')!.datatype).toBe(DataType.UInt16);
+  });
 });

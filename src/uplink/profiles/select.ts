@@ -12,6 +12,11 @@ export interface ProfileStore {
   saveState(entry: { key: string; value: string | null }): void;
 }
 
+const isScaled = (p: object) => {
+  const s = p as { scale?: number; offset?: number };
+  return (s.scale ?? 1) !== 1 || (s.offset ?? 0) !== 0;
+};
+
 export function profileFor(config: Config, store: ProfileStore, version: string): UplinkProfile {
   const u = config.uplink!;
   const points = config.devices.flatMap((d) => d.points);
@@ -26,6 +31,7 @@ export function profileFor(config: Config, store: ProfileStore, version: string)
     primaryHostId: sp.primaryHostId,
     commandTtlS: sp.commandTtlS,
     takesWrites: points.some((p) => p.write !== undefined),
+    scaled: new Set(config.devices.flatMap((d) => d.points.filter((p) => isScaled(p)).map((p) => `${d.id}\u0000${p.id}`))),
     version,
     bdSeq: {
       load() {

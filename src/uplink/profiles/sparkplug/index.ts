@@ -11,7 +11,7 @@ import type { Command } from '../../../commands/types.js';
 import type { Quality } from '../../../sample.js';
 import { alarmActive } from '../../../processing/index.js';
 import type { BirthContext, Inbound, Outgoing, StoredRow, Subscription, UplinkProfile } from '../../profile.js';
-import { DataType, datatypeOf, metric, valueFrom } from './metrics.js';
+import { DataType, datatypeOf, engineeringDatatype, metric, valueFrom } from './metrics.js';
 import { PayloadSchema, type Payload_Metric } from './sparkplug_b_pb.js';
 
 export const NAMESPACE = 'spBv1.0';
@@ -28,6 +28,11 @@ export interface SparkplugOptions {
   commandTtlS: number;
   /** Subscribe to DCMD: only when some point is writable (default true); the guard judges each command. */
   takesWrites?: boolean;
+  /**
+   * Points with a scale or offset (`{device}\u0000{point}`): their engineering values are not integers, so an
+   * integer register type goes out as Double.
+   */
+  scaled?: ReadonlySet<string>;
   /** Where bdSeq lives across restarts (the outbox state). */
   bdSeq: { load(): number | undefined; save(value: number): void };
   version: string;
@@ -74,7 +79,8 @@ export function sparkplugProfile(o: SparkplugOptions): SparkplugProfile {
     known = new Map();
     byName = new Map();
     for (const p of ctx.points) {
-      known.set(p.index, { device: p.device, point: p.point, datatype: datatypeOf(p.type), unit: p.unit, alarms: p.alarms });
+      const datatype = o.scaled?.has(`${p.device}\u0000${p.point}`) ? engineeringDatatype(p.type) : datatypeOf(p.type);
+      known.set(p.index, { device: p.device, point: p.point, datatype, unit: p.unit, alarms: p.alarms });
       if (!byName.has(p.device)) byName.set(p.device, new Map());
       byName.get(p.device)!.set(p.point, p.index);
     }

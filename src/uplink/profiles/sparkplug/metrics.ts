@@ -44,6 +44,12 @@ export function datatypeOf(type: string | undefined): number {
   return (type && BY_POINT_TYPE[type]) || DataType.Double;
 }
 
+/** The datatype of a scaled point: a register's integer becomes a fraction (Double); a float keeps its datatype. */
+export function engineeringDatatype(type: string | undefined): number {
+  const d = datatypeOf(type);
+  return d === DataType.Float || d === DataType.Double || d === DataType.Boolean || d === DataType.String ? d : DataType.Double;
+}
+
 type MetricInit = MessageInitShape<typeof Payload_MetricSchema>;
 type MetricValue = NonNullable<MetricInit['value']>;
 
