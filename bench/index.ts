@@ -18,6 +18,7 @@ const SCENARIOS: Record<string, () => Promise<{ run(): Promise<string> }>> = {
   'payload-bytes': () => import('./payload-bytes.js'),
   nodered: () => import('./nodered.js'),
   commands: () => import('./commands.js'),
+  compression: () => import('./compression.js'),
 };
 
 const args = process.argv.slice(2);

@@ -96,7 +96,7 @@ Examples:
           let samples;
           try {
             const dict = dictionaries.get(gateway);
-            samples = decodeTelemetry(text, (i) => dict?.get(i));
+            samples = decodeTelemetry(payload, (i) => dict?.get(i));
           } catch (err) {
             const why = err instanceof PayloadError ? err.message : String(err);
             process.stderr.write(`${t}: cannot decode telemetry: ${why}\n`);

@@ -237,6 +237,8 @@ const uplinkKeys = z.strictObject({
   protocolVersion: z.union([z.literal(4), z.literal(5)]).default(5),
   /** compact (point indices, ~15 bytes a sample) or json (one self-describing object per sample). */
   format: z.enum(['compact', 'json']).default('compact'),
+  /** deflate: telemetry (fieldgate profile) compressed with zlib behind a marker byte (docs/payload.md); about a fifth of compact. */
+  compression: z.enum(['none', 'deflate']).default('none'),
   batch: z
     .strictObject({
       maxSamples: z.number().int().min(1).max(50_000).default(500),
@@ -264,6 +266,7 @@ export const uplinkSchema = uplinkKeys
   .superRefine((u, ctx) => {
     if (u.url === undefined && u.urls === undefined) ctx.addIssue({ code: 'custom', path: ['url'], message: 'is required (or urls: a list of brokers, the primary first)' });
     if (u.url !== undefined && u.urls !== undefined) ctx.addIssue({ code: 'custom', path: ['urls'], message: 'goes instead of url, not with it: put the primary first in urls' });
+    if (u.compression !== 'none' && u.profile !== 'fieldgate') ctx.addIssue({ code: 'custom', path: ['compression'], message: 'applies only with profile: fieldgate (Sparkplug payloads are protobuf)' });
     u.urls?.forEach((url, i) => {
       if (/^[A-Za-z][\w+.-]*:\/\/[^/?#\s]*@/.test(url)) ctx.addIssue({ code: 'custom', path: ['urls', i], message: 'must not hold a user name or password (the part before "@"): put the user in uplink.username and the password in the file uplink.passwordFile (or FIELDGATE_MQTT_PASSWORD)' });
     });
@@ -288,6 +291,20 @@ export const statusSchema = z.strictObject({
   token: z.string().min(8, 'must be at least 8 characters').optional(),
 });
 
+/**
+ * Signed, versioned configuration pushed over MQTT (docs/remote-config.md). Without a public key nothing pushed
+ * is taken. This block, gateway.id and gateway.dataDir can only be changed in the file on the device.
+ */
+export const remoteConfigSchema = z.strictObject({
+  enabled: z.boolean().default(false),
+  /** The Ed25519 public key (PEM) whose private half signs the pushed files. */
+  publicKeyFile: z.string().min(1).optional(),
+  /** A change must prove healthy (uplink connected and acknowledging, the buses that were up still up) within this. */
+  confirmS: z.number().int().min(10).max(3600).default(120),
+  /** Versions kept on disk for `fieldgate config history` and `rollback`. */
+  keep: z.number().int().min(2).max(100).default(10),
+});
+
 export const configSchema = z.strictObject({
   gateway: gatewaySchema,
   buses: z.array(busSchema).default([]),
@@ -296,9 +313,11 @@ export const configSchema = z.strictObject({
   uplink: uplinkSchema.optional(),
   buffer: bufferSchema.prefault({}),
   status: statusSchema.optional(),
+  remoteConfig: remoteConfigSchema.optional(),
 });
 
 export type Config = z.infer<typeof configSchema>;
+export type RemoteConfigSettings = z.infer<typeof remoteConfigSchema>;
 export type BusConfig = z.infer<typeof busSchema>;
 export type RtuBusConfig = z.infer<typeof rtuBusSchema>;
 export type TcpBusConfig = z.infer<typeof tcpBusSchema>;

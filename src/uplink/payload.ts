@@ -7,6 +7,7 @@
  * duplicates from the payload alone. Pure code: no I/O.
  */
 import type { Quality, SampleValue } from '../sample.js';
+import { telemetryText } from './compress.js';
 
 export const PAYLOAD_VERSION = 1;
 export type PayloadFormat = 'compact' | 'json';
@@ -146,11 +147,12 @@ function isValue(x: unknown): x is SampleValue {
 }
 
 /**
- * Decodes either format. `lookup` resolves a compact point index (from the dictionary the gateway publishes
+ * Decodes either format, compressed or not (a Buffer whose first byte is the deflate marker, compress.ts). `lookup` resolves a compact point index (from the dictionary the gateway publishes
  * retained in the status birth on {prefix}/{gateway}/status); an unknown index decodes as point "#N" rather than failing.
  * Anything malformed throws PayloadError naming the field.
  */
-export function decodeTelemetry(text: string, lookup: (index: number) => DictionaryEntry | undefined = () => undefined): DecodedSample[] {
+export function decodeTelemetry(payload: string | Uint8Array, lookup: (index: number) => DictionaryEntry | undefined = () => undefined): DecodedSample[] {
+  const text = telemetryText(payload);
   let msg: unknown;
   try {
     msg = JSON.parse(text);

@@ -15,6 +15,8 @@ export interface Outgoing {
   payload: string | Buffer;
   qos: 0 | 1;
   retain: boolean;
+  /** MQTT 5 CONTENT_TYPE (compressed telemetry); not sent on 3.1.1, where the payload's marker byte says it. */
+  contentType?: string;
 }
 
 /** What a birth is made of: read fresh at every connect and after a reload. */
@@ -56,7 +58,9 @@ export type Inbound =
   /** The host asks for every birth again (Sparkplug NCMD Node Control/Rebirth). */
   | { kind: 'rebirth' }
   /** The primary host application's state (Sparkplug STATE). */
-  | { kind: 'host-state'; online: boolean; ts: number };
+  | { kind: 'host-state'; online: boolean; ts: number }
+  /** A pushed configuration (fieldgate config/desired), judged by the supervisor's remote configuration. */
+  | { kind: 'config-desired'; payload: Buffer };
 
 export interface UplinkProfile {
   readonly name: string;

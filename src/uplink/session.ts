@@ -11,6 +11,7 @@ import { withoutUserinfo } from '../config/secrets.js';
 import type { Logger } from '../log.js';
 import { describeConnectError, describeDisconnect } from './diagnose.js';
 import { BrokerChoice, probeBroker } from './failover.js';
+import type { PublishExtra } from './types.js';
 
 export { describeConnectError, describeDisconnect } from './diagnose.js';
 
@@ -262,11 +263,12 @@ export class MqttSession extends EventEmitter {
   }
 
   /** Resolves when the broker acknowledged (QoS 1) or the packet was written (QoS 0). */
-  publish(topic: string, payload: string | Buffer, qos: 0 | 1, retain = false): Promise<void> {
+  publish(topic: string, payload: string | Buffer, qos: 0 | 1, retain = false, extra?: PublishExtra): Promise<void> {
     const client = this.client;
     if (!client || this.state !== 'connected') return Promise.reject(new Error('MQTT not connected'));
+    const properties = extra?.contentType !== undefined && this.opts.protocolVersion === 5 ? { contentType: extra.contentType } : undefined;
     return new Promise((resolve, reject) => {
-      client.publish(topic, payload, { qos, retain }, (err) => (err ? reject(err) : resolve()));
+      client.publish(topic, payload, properties ? { qos, retain, properties } : { qos, retain }, (err) => (err ? reject(err) : resolve()));
     });
   }
 

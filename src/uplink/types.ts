@@ -6,6 +6,12 @@ import type { SessionState } from './session.js';
 
 export type { SessionState };
 
+/** What a publish may carry besides topic, payload, QoS and retain. */
+export interface PublishExtra {
+  /** MQTT 5 CONTENT_TYPE; ignored on MQTT 3.1.1. */
+  contentType?: string;
+}
+
 export interface Session {
   /** True while a connection is up and publishes can be acknowledged. */
   readonly connected: boolean;
@@ -15,7 +21,7 @@ export interface Session {
   readonly broker?: { url: string; index: number; switches: number };
   start(): void;
   /** Resolves when the broker acknowledged (QoS 1) or the packet was written (QoS 0); rejects when not connected. */
-  publish(topic: string, payload: string | Buffer, qos: 0 | 1, retain?: boolean): Promise<void>;
+  publish(topic: string, payload: string | Buffer, qos: 0 | 1, retain?: boolean, extra?: PublishExtra): Promise<void>;
   /** Subscribes now and again at every connect, before the session counts as connected. */
   subscribe(filter: string, qos: 0 | 1): Promise<void>;
   /** Resolves once the broker handled every packet sent before it (the proof of receipt for QoS 0 data). */

@@ -99,7 +99,7 @@ export class Uplink {
   readonly profile: UplinkProfile;
 
   constructor(private readonly deps: UplinkDeps) {
-    this.profile = deps.profile ?? fieldgateProfile({ gatewayId: deps.gatewayId, topicPrefix: deps.config.topicPrefix, format: deps.config.format });
+    this.profile = deps.profile ?? fieldgateProfile({ gatewayId: deps.gatewayId, topicPrefix: deps.config.topicPrefix, format: deps.config.format, compression: deps.config.compression });
     this.log = deps.logger.child({ uplink: deps.config.url });
     this.timers = deps.timers ?? realTimers;
     this.tokensAt = this.timers.now();
@@ -349,7 +349,7 @@ export class Uplink {
   }
 
   private publish(m: Outgoing): Promise<void> {
-    return this.deps.session.publish(m.topic, m.payload, m.qos, m.retain);
+    return this.deps.session.publish(m.topic, m.payload, m.qos, m.retain, m.contentType !== undefined ? { contentType: m.contentType } : undefined);
   }
 
   /**

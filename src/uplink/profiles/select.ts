@@ -22,7 +22,7 @@ export function profileFor(config: Config, store: ProfileStore, version: string)
   const points = config.devices.flatMap((d) => d.points);
   if (u.profile !== 'sparkplug') {
     const commands = { write: points.some((p) => p.write !== undefined), alarm: points.some((p) => (p.alarms?.length ?? 0) > 0) };
-    return fieldgateProfile({ gatewayId: config.gateway.id, topicPrefix: u.topicPrefix, format: u.format, commands });
+    return fieldgateProfile({ gatewayId: config.gateway.id, topicPrefix: u.topicPrefix, format: u.format, compression: u.compression, commands, remoteConfig: config.remoteConfig?.enabled === true });
   }
   const sp = u.sparkplug!;
   return sparkplugProfile({

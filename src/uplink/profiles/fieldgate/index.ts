@@ -10,6 +10,7 @@ import type { CommandResult } from '../../../commands/types.js';
 import type { DroppedRange, StoredEvent } from '../../../outbox/types.js';
 import type { OutboxCondition, Outgoing, StoredRow, Subscription, UplinkProfile } from '../../profile.js';
 import { parseCommand } from './commands.js';
+import { DEFLATE_CONTENT_TYPE, deflateTelemetry, type Compression } from '../../compress.js';
 
 export interface FieldgateTopics {
   telemetry: string;
@@ -26,15 +27,22 @@ export function topicsFor(prefix: string, gatewayId: string): FieldgateTopics {
   return { telemetry: `${base}/telemetry`, status: `${base}/status`, events: `${base}/events`, alarms: `${base}/alarms`, commands: `${base}/cmd`, results: `${base}/cmd/result` };
 }
 
+/** `{prefix}/{gateway}`, the level every topic of the profile is under. */
+const prefixOf = (t: FieldgateTopics) => t.status.slice(0, -'/status'.length);
+
 export interface FieldgateProfileOptions {
   gatewayId: string;
   topicPrefix: string;
   format: PayloadFormat;
+  /** deflate: telemetry goes compressed, behind a marker byte and with an MQTT 5 content type (compress.ts). Default none. */
+  compression?: Compression;
   /**
    * Which command topics to listen on: cmd/write when a point is writable, cmd/alarm when a point has alarms
    * (default both). What is not subscribed cannot arrive; the guard judges what does.
    */
   commands?: { write: boolean; alarm: boolean };
+  /** Listen on config/desired (remoteConfig.enabled). */
+  remoteConfig?: boolean;
   /** Gateway clock for ttlS; Date.now by default. */
   now?: () => number;
 }
@@ -56,9 +64,11 @@ export function fieldgateProfile(o: FieldgateProfileOptions): FieldgateProfile {
   const takes = o.commands ?? { write: true, alarm: true };
   const writeTopic = `${topics.commands}/write`;
   const alarmTopic = `${topics.commands}/alarm`;
+  const desiredTopic = `${prefixOf(topics)}/config/desired`;
   const subscriptions: Subscription[] = [
     ...(takes.write ? [{ filter: writeTopic, qos: 1 as const }] : []),
     ...(takes.alarm ? [{ filter: alarmTopic, qos: 1 as const }] : []),
+    ...(o.remoteConfig ? [{ filter: desiredTopic, qos: 1 as const }] : []),
   ];
   return {
     name: 'fieldgate',
@@ -66,12 +76,11 @@ export function fieldgateProfile(o: FieldgateProfileOptions): FieldgateProfile {
     will: () => ({ topic: topics.status, payload: offlineStatus('lost'), qos: 1, retain: true }),
     birth: (ctx) => [{ topic: topics.status, payload: birthStatus({ gatewayId: g, ...ctx }), qos: 1, retain: true }],
     offline: () => ({ topic: topics.status, payload: offlineStatus('shutdown'), qos: 1, retain: true }),
-    samples: (epoch, rows, start, end) => ({
-      topic: topics.telemetry,
-      payload: o.format === 'compact' ? encodeCompactSeries(g, epoch, rows, start, end) : encodeJson(g, epoch, rows.slice(start, end).map((r) => ({ ...r, pointIndex: r.series }))),
-      qos: 1,
-      retain: false,
-    }),
+    samples: (epoch, rows, start, end) => {
+      const text = o.format === 'compact' ? encodeCompactSeries(g, epoch, rows, start, end) : encodeJson(g, epoch, rows.slice(start, end).map((r) => ({ ...r, pointIndex: r.series })));
+      if (o.compression !== 'deflate') return { topic: topics.telemetry, payload: text, qos: 1, retain: false };
+      return { topic: topics.telemetry, payload: deflateTelemetry(text), qos: 1, retain: false, contentType: DEFLATE_CONTENT_TYPE };
+    },
     event: (epoch, e) => ({
       topic: e.event.kind === 'alarm' ? topics.alarms : topics.events,
       payload: withSeq(eventJson(g, e.event), e.seq, epoch),
@@ -84,6 +93,8 @@ export function fieldgateProfile(o: FieldgateProfileOptions): FieldgateProfile {
     inbound: (topic, payload) => {
       if (topic === writeTopic && takes.write) return parseCommand('write', payload, now());
       if (topic === alarmTopic && takes.alarm) return parseCommand('alarm', payload, now());
+      // An empty retained message is how a desired configuration is withdrawn: nothing to judge.
+      if (topic === desiredTopic && o.remoteConfig) return payload.length === 0 ? null : { kind: 'config-desired', payload };
       return null;
     },
     commandResult: (r) => ({ topic: topics.results, payload: JSON.stringify(r), qos: 1, retain: false }),
