@@ -5,6 +5,7 @@
  */
 import type { Logger } from '../log.js';
 import type { Sample } from '../sample.js';
+import type { ToolControl, ToolOutcome, ToolRequest } from './modbus/tools.js';
 
 export type LinkState = 'connecting' | 'connected' | 'disconnected' | 'stopped';
 
@@ -70,6 +71,11 @@ export interface Source {
    * refuses again an unknown device or point and a point without `write`.
    */
   write?(request: WriteRequest): Promise<WriteOutcome>;
+  /**
+   * The technician's tools on the live bus (a Modbus bus): read any registers of any unit, or scan unit ids for
+   * those that answer; queued like a write, one at a time per bus, between polls. Never rejects.
+   */
+  tool?(request: ToolRequest, control?: ToolControl): Promise<ToolOutcome>;
 }
 
 export interface SourceDeps {

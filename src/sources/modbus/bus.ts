@@ -25,6 +25,7 @@ import type { DeviceHealth, LinkState, WriteOutcome, WriteRequest } from '../typ
 import { decodeResponse, failedRequest, type CompiledDevice, type CompiledRequest } from './device.js';
 import { ModbusError, ModbusLink, describeTarget, type Target } from './link.js';
 import { encodeWrite, executeWrite, failed, shownValue, WriteQueue, type WriteIo, type WriteJob } from './writes.js';
+import { ToolRunner, type ToolControl, type ToolOutcome, type ToolRequest } from './tools.js';
 
 export type { DeviceHealth, LinkState };
 
@@ -68,6 +69,8 @@ export class ModbusBus extends LoopedBus<DeviceRun> {
   /** The loop sleeps until the next poll is due: a queued write wakes it (a pause between requests it does not). */
   private idle = false;
   private readonly writeIo: WriteIo;
+  /** The technician's register reads and scans (tools.ts), served between polls. */
+  private readonly tools: ToolRunner;
   private stopped = false;
 
   constructor(
@@ -98,6 +101,11 @@ export class ModbusBus extends LoopedBus<DeviceRun> {
       step: () => this.step(),
     });
     this.writeIo = this.makeWriteIo();
+    const { pause, linkUp } = this.writeIo;
+    const read = (unit: number, fc: 1 | 2 | 3 | 4, address: number, count: number, timeoutMs?: number) => this.timed(() => this.link.read(unit, fc, address, count, timeoutMs));
+    this.tools = new ToolRunner({ bus: config.id, pause, linkUp, read }, () => {
+      if (this.idle) this.loop.wake();
+    });
     this.loop.on('state', (state: LinkState, detail?: string) => this.emit('state', state, detail));
     this.link.on('close', (reason?: string) => this.loop.lost(reason ?? 'port or connection closed'));
   }
@@ -107,7 +115,14 @@ export class ModbusBus extends LoopedBus<DeviceRun> {
     this.stopped = true;
     const stopped = this.loop.stop();
     this.writes.failAll('bus stopped');
+    this.tools.stop('bus stopped');
     return stopped;
+  }
+
+  /** A register read or a scan of unit ids on the live bus, served between polls; one at a time (tools.ts). */
+  tool(request: ToolRequest, control?: ToolControl): Promise<ToolOutcome> {
+    const notReady = !this.loop.running ? (this.stopped ? 'bus stopped' : `bus ${this.config.id} is not started`) : this.linkState !== 'connected' ? `bus ${this.config.id} disconnected` : undefined;
+    return this.tools.submit(request, control, notReady);
   }
 
   /**
@@ -140,6 +155,7 @@ export class ModbusBus extends LoopedBus<DeviceRun> {
   private step(): Promise<void> {
     const job = this.writes.next();
     if (job) return this.serveWrite(job);
+    if (this.tools.wants(this.runs)) return this.tools.serve();
     const cycle = this.deps.cycle;
     const sleep = async (ms: number) => {
       this.idle = true;
@@ -195,6 +211,7 @@ export class ModbusBus extends LoopedBus<DeviceRun> {
   /** Every point learns once that its bus is down; no samples are made up while it stays down. */
   private reportDisconnected(): void {
     this.writes.failAll(`bus ${this.config.id} disconnected`);
+    this.tools.lost(`bus ${this.config.id} disconnected`);
     const ts = this.now();
     for (const r of this.runs) {
       this.deps.sink(r.device.requests.flatMap((q) => failedRequest(r.device, q, ts, `bus ${this.config.id} disconnected`)));
@@ -202,12 +219,21 @@ export class ModbusBus extends LoopedBus<DeviceRun> {
     this.deps.cycle?.(false);
   }
 
+  /**
+   * One poll of a device: its requests in turn. Each request's samples go to the sink as soon as its reply is
+   * decoded (a reading does not wait for the device's other requests); the poll's end is told by the bus's
+   * cycle signal, which is what a grouped commit waits for.
+   */
   private async poll(run: DeviceRun): Promise<void> {
     const { device } = run;
-    const samples: Sample[] = [];
     let unitSilent: ModbusError | undefined;
     let answered = false;
     let failure: ModbusError | undefined;
+    /** Bad samples of the requests a silent unit was not asked: handed over together at the poll's end. */
+    let skipped: Sample[] = [];
+    const emit = (samples: Sample[]) => {
+      if (samples.length > 0) this.deps.sink(samples);
+    };
     for (const request of device.requests) {
       if (!this.loop.running) return;
       // A write waits at most one transaction, also in the middle of a poll of many requests.
@@ -215,18 +241,19 @@ export class ModbusBus extends LoopedBus<DeviceRun> {
       if (!this.loop.running) return;
       if (!this.link.isOpen) {
         // The link went between two requests of this poll: it is cut off all the same.
+        emit(skipped);
         this.schedule(run, answered ? { kind: 'answered' } : { kind: 'lost', error: new ModbusError('disconnected', `link to ${describeTarget(this.link.target)} lost during the poll`) });
         return;
       }
       if (unitSilent) {
-        samples.push(...failedRequest(device, request, this.now(), unitSilent.message));
+        skipped = skipped.concat(failedRequest(device, request, this.now(), unitSilent.message));
         continue;
       }
       try {
         const data = await this.transact(run, request);
-        samples.push(...decodeResponse(device, request, data, this.now()));
         this.noteGood(run, request);
         answered = true;
+        emit(decodeResponse(device, request, data, this.now()));
       } catch (err) {
         const e = err as ModbusError;
         if (!this.loop.running) return;
@@ -236,7 +263,6 @@ export class ModbusBus extends LoopedBus<DeviceRun> {
           this.schedule(run, answered ? { kind: 'answered' } : { kind: 'lost', error: e });
           return;
         }
-        samples.push(...failedRequest(device, request, this.now(), e.message));
         if (e.kind === 'exception') {
           // The unit answered, it only cannot serve this request: the unit and the link work.
           answered = true;
@@ -244,10 +270,11 @@ export class ModbusBus extends LoopedBus<DeviceRun> {
         } else failure ??= e;
         // A unit that does not answer at all would cost a timeout per request: skip its other requests.
         if (e.kind === 'timeout') unitSilent = e;
+        emit(failedRequest(device, request, this.now(), e.message));
       }
     }
     this.schedule(run, answered ? { kind: 'answered' } : { kind: 'no-reply', error: failure ?? new ModbusError('timeout', 'no request answered') });
-    if (samples.length > 0) this.deps.sink(samples);
+    emit(skipped);
   }
 
   private schedule(run: DeviceRun, outcome: PollOutcome): void {

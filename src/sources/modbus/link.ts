@@ -236,10 +236,12 @@ export class ModbusLink extends EventEmitter {
     if (port?._clientRcvData?.length) port._clientRcvData = Buffer.alloc(0);
   }
 
-  async read(unit: number, fc: ReadFc, address: number, count: number): Promise<number[] | boolean[]> {
+  /** `timeoutMs`: this transaction's own timeout (a scan's short one) instead of the link's. */
+  async read(unit: number, fc: ReadFc, address: number, count: number, timeoutMs = this.timeoutMs): Promise<number[] | boolean[]> {
     const client = this.requireOpen();
     client.setID(unit);
     this.flushInput(client);
+    if (timeoutMs !== this.timeoutMs) client.setTimeout(timeoutMs);
     try {
       return await this.guarded(async () => {
         switch (fc) {
@@ -254,7 +256,9 @@ export class ModbusLink extends EventEmitter {
         }
       });
     } catch (err) {
-      throw this.failure(err);
+      throw this.failure(err, timeoutMs);
+    } finally {
+      if (timeoutMs !== this.timeoutMs) client.setTimeout(this.timeoutMs);
     }
   }
 
@@ -319,8 +323,8 @@ export class ModbusLink extends EventEmitter {
     return this.client;
   }
 
-  private failure(err: unknown): ModbusError {
-    const e = classifyError(err, this.timeoutMs);
+  private failure(err: unknown, timeoutMs = this.timeoutMs): ModbusError {
+    const e = classifyError(err, timeoutMs);
     // A port that vanished mid-transaction shows up as a timeout or "Port Not Open": it is the link, not the unit.
     if (!this.client?.isOpen) {
       const client = this.client;
