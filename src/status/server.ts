@@ -1,7 +1,9 @@
 /**
  * The local status server on node:http: the page, its JSON API, server-sent events, /healthz and /metrics.
- * Read-only (GET and HEAD). With a token every route but /healthz and the page's static files (code, no
- * data) needs it, as `Authorization: Bearer TOKEN` or `?token=TOKEN`. Without a token it listens only on
+ * Read-only (GET and HEAD), but for the tools under /api/tools (tools.ts: writes and alarm actions through the
+ * command guard, register reads and scans), offered only with a token and only to a request carrying it in a
+ * header. With a token every route but /healthz and the page's static files (code, no data) needs it, as
+ * `Authorization: Bearer TOKEN` or `?token=TOKEN`. Without a token it listens only on
  * loopback and answers only requests addressed to a loopback name (no DNS rebinding from a web page).
  * A failure here never reaches acquisition: handlers catch and answer 500. Hostile or broken clients cost
  * bounded memory and log: connections are capped, idle and slow ones time out, malformed requests get 400 and
@@ -19,6 +21,7 @@ import { PACKAGE_ROOT } from '../paths.js';
 import { RateLimitedLog } from '../sources/ratelog.js';
 import { isLoopback, parseListen } from './listen.js';
 import type { StatusState } from './state.js';
+import { toolRoutes } from './tools.js';
 import { gatewayOf, type GatewayRef, type StatusSession } from './types.js';
 
 export interface StatusServerOptions {
@@ -131,6 +134,7 @@ export async function startStatusServer(options: StatusServerOptions): Promise<S
   const assets = loadAssets();
   const clients = new Set<ServerResponse>();
   const gateway = () => gatewayOf(options.gateway);
+  const tools = toolRoutes({ enabled: expected !== undefined, tokenMatches: (given) => expected !== undefined && tokenMatches(given, expected), gateway, log, json });
   // A flood of bad requests or refused connections logs one line a minute per kind, with the count held back.
   const rate = new RateLimitedLog(log, Date.now);
   const from = (socket: Socket) => ({ from: socket.remoteAddress });
@@ -215,8 +219,9 @@ export async function startStatusServer(options: StatusServerOptions): Promise<S
       json(req, res, 400, { error: 'bad-request', message: 'the request line is not a valid URL' }, { Connection: 'close' });
       return;
     }
-    if (req.method !== 'GET' && req.method !== 'HEAD') {
-      json(req, res, 405, { error: 'method', message: 'read-only: GET and HEAD only' }, { Allow: 'GET, HEAD' });
+    const toolPath = tools.owns(url.pathname);
+    if (req.method !== 'GET' && req.method !== 'HEAD' && !(toolPath && req.method === 'POST')) {
+      json(req, res, 405, { error: 'method', message: 'read-only: GET and HEAD only (the tools under /api/tools take POST)' }, { Allow: 'GET, HEAD' });
       return;
     }
     if (!expected) {
@@ -227,6 +232,10 @@ export async function startStatusServer(options: StatusServerOptions): Promise<S
       }
     }
     const path = url.pathname;
+    if (toolPath) {
+      await tools.handle(req, res, url, !expected || tokenMatches(bearer(req, url), expected));
+      return;
+    }
     if (path === '/healthz') {
       const health = state.snapshot(gateway()).health;
       json(req, res, health.status === 'failing' ? 503 : 200, health);
@@ -336,6 +345,7 @@ export async function startStatusServer(options: StatusServerOptions): Promise<S
       closing ??= new Promise<void>((resolve) => {
         clearInterval(ticker);
         clearTimeout(pushTimer);
+        tools.close();
         unsubscribe();
         session?.off?.('state', onSessionState);
         for (const res of clients) res.end();

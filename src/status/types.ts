@@ -7,7 +7,9 @@ import type { DropReason, OutboxState, OutboxStats } from '../outbox/types.js';
 import type { ActiveAlarm } from '../processing/processor.js';
 import type { AlarmEvent } from '../processing/types.js';
 import type { Quality, SampleValue } from '../sample.js';
+import type { Command, CommandResult } from '../commands/types.js';
 import type { DeviceHealth, LinkState } from '../sources/types.js';
+import type { ToolControl, ToolOutcome, ToolRequest } from '../sources/modbus/tools.js';
 import type { UplinkStats } from '../uplink/uplink.js';
 import type { LineBusCounters, UnitCommissioning } from './commissioning.js';
 import type { Bucket } from './history.js';
@@ -20,6 +22,8 @@ export interface StatusSource {
   busHealth?(): { lines: number; errors: { readonly [kind: string]: number | undefined } };
   /** A line bus: the last raw line it received. */
   lastLine?(): { text: string; ts: number } | undefined;
+  /** A Modbus bus: a register read or a scan on the live bus (the page's tools). */
+  tool?(request: ToolRequest, control?: ToolControl): Promise<ToolOutcome>;
 }
 
 export interface StatusSession {
@@ -39,6 +43,8 @@ export interface StatusGateway {
   readonly session?: StatusSession;
   /** Active alarms, including those restored from the outbox at start (no raise event is seen for them). */
   readonly processor?: { activeAlarms(): ActiveAlarm[]; alarmStates?(): AlarmStateInput[] };
+  /** The command guard: the page's writes and alarm actions go through it, like the cloud's. */
+  readonly commands?: { handle(command: Command): Promise<CommandResult> };
 }
 
 /** One configured alarm as the processor tracks it (ISA-18.2): what the page shows beside an active alarm. */
