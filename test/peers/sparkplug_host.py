@@ -1,6 +1,7 @@
 """An independent Sparkplug B host for interop tests: decodes with Google's protobuf runtime from a module
 protoc generated from sparkplug_b.proto, over paho-mqtt. Prints one JSON line per message received on
-spBv1.0/#; reads commands on stdin: 'rebirth', 'state online|offline TS', 'quit'."""
+spBv1.0/#; reads commands on stdin: 'rebirth', 'state online|offline TS HOST', 'dcmd DEVICE DATATYPE VALUE NAME'
+(a write of one metric, NAME may hold spaces), 'quit'."""
 import json, sys, threading, importlib, time
 import paho.mqtt.client as mqtt
 
@@ -50,6 +51,7 @@ try:
     client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="sp-host-%d" % time.time_ns(), protocol=mqtt.MQTTv311)
 except AttributeError:
     client = mqtt.Client(client_id="sp-host-%d" % time.time_ns(), protocol=mqtt.MQTTv311)
+client.reconnect_delay_set(min_delay=1, max_delay=2)
 client.on_connect = on_connect
 client.on_subscribe = on_subscribe
 client.on_message = on_message
@@ -70,6 +72,26 @@ for line in sys.stdin:
         client.publish("spBv1.0/%s/NCMD/%s" % (group, node), p.SerializeToString(), qos=0)
     elif parts[0] == "state":
         client.publish("spBv1.0/STATE/%s" % parts[3], json.dumps({"online": parts[1] == "online", "timestamp": int(parts[2])}), qos=1, retain=True)
+    elif parts[0] == "dcmd":
+        device, datatype, raw, name = parts[1], int(parts[2]), parts[3], " ".join(parts[4:])
+        p = pb.Payload()
+        p.timestamp = int(time.time() * 1000)
+        m = p.metrics.add()
+        m.name = name
+        m.timestamp = p.timestamp
+        m.datatype = datatype
+        if datatype in (9, 10):
+            setattr(m, "float_value" if datatype == 9 else "double_value", float(raw))
+        elif datatype == 11:
+            m.boolean_value = raw == "true"
+        elif datatype == 12:
+            m.string_value = raw
+        elif datatype in (4, 8):
+            m.long_value = int(raw) & 0xFFFFFFFFFFFFFFFF
+        else:
+            m.int_value = int(raw) & 0xFFFFFFFF
+        client.publish("spBv1.0/%s/DCMD/%s/%s" % (group, node, device), p.SerializeToString(), qos=0)
+        out({"sent": "dcmd", "device": device, "name": name})
     elif parts[0] == "quit":
         break
 client.loop_stop()
