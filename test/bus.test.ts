@@ -79,6 +79,26 @@ describe('bus scheduling over Modbus TCP', () => {
     expect(samples.of('flow_meter', 'flow').every((s) => s.quality === 'good')).toBe(true);
   });
 
+  it("hands each request's samples to the sink as its reply is decoded, inside the poll cycle", async () => {
+    sim = await startSimulator({ scenario: 'village-water', tcp: { host: '127.0.0.1', port: 0 }, seed: 1 });
+    const cfg = villageConfig(sim.tcpPort!, {}, 200);
+    const calls: Array<string[] | 'busy' | 'idle'> = [];
+    const rec = recordingLogger();
+    const flow = cfg.devices.map(compileDevice).filter((d) => d.id === 'flow_meter');
+    expect(flow[0]!.requests.length).toBe(2);
+    bus = new ModbusBus(cfg.buses[0] as ModbusBusConfig, flow, {
+      logger: rec.logger,
+      sink: (samples) => calls.push(samples.map((s) => `${s.point}:${s.quality}`)),
+      cycle: (busy) => calls.push(busy ? 'busy' : 'idle'),
+    });
+    bus.start();
+    const end = Date.now() + 10_000;
+    while (calls.filter((c) => c === 'idle').length < 2 && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
+    // One poll: busy, then one sink call per request (the answered one, then the exception), then idle.
+    const first = calls.indexOf('busy');
+    expect(calls.slice(first, first + 4)).toEqual(['busy', ['flow:good', 'total:good', 'measuring:good'], ['missing:bad'], 'idle']);
+  });
+
   it('names a Modbus exception on the affected request only', async () => {
     const { samples, rec } = await start();
     await samples.until((all) => all.filter((s) => s.point === 'missing').length >= 3);

@@ -46,6 +46,23 @@ describe('the per-device schedule', () => {
     expect(r.dueAt).toBe(1000);
   });
 
+  it('puts devices of one interval on the same grid, whenever their first poll was and after a backoff', () => {
+    const a = run();
+    const b = run();
+    reschedule(a, 1000, 'answered', policy, 10_003);
+    reschedule(b, 1000, 'answered', policy, 10_041);
+    expect([a.dueAt, b.dueAt]).toEqual([11_000, 11_000]);
+    // A first poll late in a grid step skips the step rather than poll again at once.
+    const late = run();
+    reschedule(late, 1000, 'answered', policy, 10_700);
+    expect(late.dueAt).toBe(12_000);
+    // Back from a backoff (off the grid), the device joins it again.
+    reschedule(a, 1000, 'failed', policy, 11_010);
+    expect(a.dueAt).toBe(12_010);
+    reschedule(a, 1000, 'answered', policy, 12_030);
+    expect(a.dueAt).toBe(13_000);
+  });
+
   it('polls the most overdue device, or sleeps until the next one is due', async () => {
     const a = { ...run(), dueAt: 300 };
     const b = { ...run(), dueAt: 100 };

@@ -1,7 +1,7 @@
 /**
  * The per-device schedule every bus shares (Modbus and line sensors): which device is due next, and what one
- * poll's outcome does to the device's state and its next due time. Pure but for the monotonic clock's default;
- * each bus logs the transitions in its own words.
+ * poll's outcome does to the device's state and its next due time (on the grid of its interval). Pure but for
+ * the monotonic clock's default; each bus logs the transitions in its own words.
  */
 import type { DeviceHealth } from './types.js';
 
@@ -80,6 +80,16 @@ export function reschedule(run: ScheduledRun, pollIntervalMs: number, verdict: P
     health.state = 'ok';
     health.backoffMs = 0;
   }
-  run.dueAt = run.dueAt === 0 ? now + pollIntervalMs : Math.max(run.dueAt + pollIntervalMs, now);
+  run.dueAt = run.dueAt === 0 || run.dueAt % pollIntervalMs !== 0 ? onGrid(now, pollIntervalMs) : Math.max(run.dueAt + pollIntervalMs, now);
   return transition;
+}
+
+/**
+ * The first due time on the grid of the interval (multiples of it on the monotonic clock) at least half an
+ * interval from now. Devices of one interval then poll in step whatever bus they are on and whenever their link
+ * opened, so one grouped commit takes a cycle's samples soon after they were read, not after the last of
+ * several drifting polls. A device off the grid (first poll, back from a backoff, after an overrun) joins it.
+ */
+function onGrid(now: number, intervalMs: number): number {
+  return Math.ceil((now + intervalMs / 2) / intervalMs) * intervalMs;
 }
