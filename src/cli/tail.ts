@@ -4,8 +4,11 @@ import mqtt from 'mqtt';
 import { UserError } from '../errors.js';
 import { decodeTelemetry, PayloadError, type DictionaryEntry } from '../uplink/payload.js';
 import { SeqSet } from '../uplink/seqset.js';
+import { tailSparkplug } from './tail-sparkplug.js';
 
 interface TailFlags {
+  profile: string;
+  group?: string;
   prefix: string;
   gateway?: string;
   json?: boolean;
@@ -31,6 +34,8 @@ export function register(program: Command): void {
     .command('tail')
     .summary('watch what gateways publish; --verify counts gaps and duplicates')
     .argument('<broker-url>', 'mqtt://HOST[:PORT], mqtts://, ws:// or wss://')
+    .option('--profile <profile>', 'what the gateways publish: fieldgate or sparkplug (Sparkplug B, decoded; --verify: seq gaps, bdSeq)', 'fieldgate')
+    .option('--group <id>', 'with --profile sparkplug: the Sparkplug group id (watches spBv1.0/{group}/#)')
     .option('--prefix <prefix>', 'topic prefix', 'fieldgate')
     .option('--gateway <id>', 'one gateway (default: all)')
     .option('--json', 'one JSON object a line: samples, and {"event": ...} for everything else')
@@ -45,7 +50,8 @@ export function register(program: Command): void {
       `
 Examples:
   fieldgate tail mqtt://127.0.0.1:1883 --json
-  fieldgate tail mqtt://broker:1883 --gateway bashan-village-01 --verify --duration 60`,
+  fieldgate tail mqtt://broker:1883 --gateway bashan-village-01 --verify --duration 60
+  fieldgate tail mqtt://broker:1883 --profile sparkplug --group bashan-water --verify`,
     )
     .action(async (url: string, flags: TailFlags) => {
       if (!/^(mqtts?|wss?):\/\//.test(url)) throw new UserError(`"${url}" is not a broker URL: use mqtt://HOST[:PORT]`, 2);
@@ -56,6 +62,11 @@ Examples:
         ca = flags.ca ? readFileSync(flags.ca) : undefined;
       } catch (err) {
         throw new UserError(`cannot read --ca ${flags.ca}: ${(err as Error).message}`);
+      }
+      if (flags.profile !== 'fieldgate' && flags.profile !== 'sparkplug') throw new UserError(`--profile must be fieldgate or sparkplug, not "${flags.profile}"`, 2);
+      if (flags.profile === 'sparkplug') {
+        const connect = { username: flags.username, password: flags.password ?? process.env.FIELDGATE_MQTT_PASSWORD, ca, rejectUnauthorized: !flags.insecure };
+        return tailSparkplug({ url, group: flags.group, node: flags.gateway, json: flags.json, verify: flags.verify, durationS: duration, connect });
       }
       const dictionaries = new Map<string, Map<number, DictionaryEntry>>();
       const streams = new Map<string, Stream>();
