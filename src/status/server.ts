@@ -75,6 +75,7 @@ function loadAssets(): Map<string, Asset> {
     ['/assets/chart.js', join(ASSET_DIR, 'chart.js'), 'text/javascript; charset=utf-8'],
     ['/assets/commission.js', join(ASSET_DIR, 'commission.js'), 'text/javascript; charset=utf-8'],
     ['/assets/plots.js', join(ASSET_DIR, 'plots.js'), 'text/javascript; charset=utf-8'],
+    ['/assets/tools.js', join(ASSET_DIR, 'tools.js'), 'text/javascript; charset=utf-8'],
     ['/assets/uPlot.iife.min.js', uplot, 'text/javascript; charset=utf-8'],
     ['/assets/uPlot.min.css', join(uplot, '..', 'uPlot.min.css'), 'text/css; charset=utf-8'],
   ];

@@ -62,6 +62,7 @@
   let skew = 0; // gateway clock minus browser clock
   const now = () => Date.now() + skew;
   const plots = window.fieldgatePlots.create({ el, withToken, now, value, since, pointOf });
+  const tools = window.fieldgateTools.create({ el, withToken, value });
 
   // ---- alarms and attention
   function alarmDetail(a) {
@@ -278,6 +279,7 @@
     if (next !== shape) { build(s); shape = next; }
     updateDevices(s);
     renderCommissioning(s);
+    tools.update(s);
     plots.updateNow();
   }
   let lastMessage = 0;
