@@ -3,6 +3,8 @@ import { loadConfig } from '../config/load.js';
 import { UserError } from '../errors.js';
 import type { GatewayEvent } from '../events.js';
 import { Outbox, OutboxError, type OutboxReader } from '../outbox/index.js';
+import { openReader } from '../outbox/open.js';
+import { BUDGET_STATE_PREFIX, CAUSES, monthOf, parseMonth, totalOf, type MonthBytes } from '../uplink/budget.js';
 
 function openBuffer(configFile: string): { reader: OutboxReader; dir: string } {
   const config = loadConfig(configFile);
@@ -13,6 +15,23 @@ function openBuffer(configFile: string): { reader: OutboxReader; dir: string } {
     const why = err instanceof OutboxError || err instanceof Error ? err.message : String(err);
     throw new UserError(`cannot open the outbox in ${dir}: ${why}`);
   }
+}
+
+/** This month's uplink bytes from the outbox state (budget/YYYY-MM), as the running gateway last saved them (every minute). */
+function monthBytes(dir: string): MonthBytes {
+  const month = monthOf(Date.now());
+  let text: string | undefined;
+  try {
+    const db = openReader(dir);
+    try {
+      text = (db.prepare('SELECT value FROM state WHERE key = ?').get(BUDGET_STATE_PREFIX + month) as { value?: string } | undefined)?.value;
+    } finally {
+      db.close();
+    }
+  } catch {
+    // An outbox from before the state table, or none saved yet: nothing counted this month.
+  }
+  return parseMonth(text, month);
 }
 
 function parseTime(flag: string, raw: string | undefined): number | undefined {
@@ -51,12 +70,16 @@ Examples:
       const { reader, dir } = openBuffer(flags.config);
       try {
         const s = reader.stats();
-        const out = { dir, epoch: s.epoch, samples: s.samples, events: s.events, bytes: s.bytes, oldest: iso(s.oldestTs), newest: iso(s.newestTs), minSeq: s.minSeq, maxSeq: s.maxSeq, lastSeq: s.lastSeq, dropped: s.dropped };
+        const m = monthBytes(dir);
+        const uplinkBytes = { month: m.month, total: totalOf(m), sent: m.sent, received: m.received };
+        const out = { dir, epoch: s.epoch, samples: s.samples, events: s.events, bytes: s.bytes, oldest: iso(s.oldestTs), newest: iso(s.newestTs), minSeq: s.minSeq, maxSeq: s.maxSeq, lastSeq: s.lastSeq, dropped: s.dropped, uplinkBytes };
         if (flags.json) {
           process.stdout.write(`${JSON.stringify(out)}\n`);
           return;
         }
         const mib = (s.bytes / 1024 / 1024).toFixed(1);
+        const mb = (n: number) => `${(n / 1e6).toFixed(2)} MB`;
+        const causes = CAUSES.filter((c) => m.sent[c] + m.received[c] > 0).map((c) => `${c} ${mb(m.sent[c] + m.received[c])}`);
         process.stdout.write(
           [
             `outbox     ${dir} (epoch ${s.epoch})`,
@@ -66,6 +89,7 @@ Examples:
             `newest     ${out.newest ?? '-'}`,
             `seq        ${s.minSeq ?? '-'} .. ${s.maxSeq ?? '-'} (last assigned ${s.lastSeq})`,
             `dropped    ${s.dropped.maxBytes} over maxBytes, ${s.dropped.maxAge} over maxAgeHours, ${s.dropped.memoryQueueFull} while the disk was full`,
+            `uplink     ${mb(uplinkBytes.total)} sent and received in ${m.month} (UTC)${causes.length ? `: ${causes.join(', ')}` : ''}`,
           ].join('\n') + '\n',
         );
       } finally {

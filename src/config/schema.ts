@@ -259,6 +259,8 @@ const uplinkKeys = z.strictObject({
   profile: z.enum(['fieldgate', 'sparkplug']).default('fieldgate'),
   /** Required with profile: sparkplug. */
   sparkplug: sparkplugSchema.optional(),
+  /** A monthly data budget: over its projection, telemetry batches stretch and the backlog drains slower (docs/metered.md). */
+  budget: z.strictObject({ monthlyBytes: byteSize.pipe(z.number().min(1024 ** 2, 'must be at least 1 MiB')) }).optional(),
 });
 
 /** `url` or `urls`, exactly one; parsed, `url` is the primary either way (`urls` is there only when given). */

@@ -8,6 +8,7 @@ import type { Command, CommandResult } from '../commands/types.js';
 import type { DroppedRange, StoredEvent, StoredSample } from '../outbox/types.js';
 import type { Sample } from '../sample.js';
 import type { DictionaryEntry } from './payload.js';
+import type { BudgetState } from './budget.js';
 
 /** One MQTT message as a profile asks for it. */
 export interface Outgoing {
@@ -77,6 +78,8 @@ export interface UplinkProfile {
   /** Samples the outbox had to drop, so a consumer knows the gap is final; null: not carried. */
   dropped(epoch: string, ranges: readonly DroppedRange[]): Outgoing | null;
   outboxCondition(condition: OutboxCondition): Outgoing | null;
+  /** The month's projection went over uplink.budget.monthlyBytes (stretch > 1) or back within it (1); null or absent: not carried. */
+  budget?(state: BudgetState, ts: number): Outgoing | null;
   /**
    * A profile that waits for a host (Sparkplug's primary host) says whether data may flow now; the uplink
    * publishes neither births nor data while it says false, and buffers.

@@ -10,7 +10,9 @@ import { Backoff } from '../backoff.js';
 import { withoutUserinfo } from '../config/secrets.js';
 import type { Logger } from '../log.js';
 import { describeConnectError, describeDisconnect } from './diagnose.js';
-import { BrokerChoice, probeBroker } from './failover.js';
+import { connect as tcpConnect, type Socket } from 'node:net';
+import { BrokerChoice, brokerAddress, probeBroker } from './failover.js';
+import { DataMeter, PUBACK_BYTES, causeOfTopic, publishBytes, type ByCause } from './budget.js';
 import type { PublishExtra } from './types.js';
 
 export { describeConnectError, describeDisconnect } from './diagnose.js';
@@ -69,6 +71,12 @@ export class MqttSession extends EventEmitter {
   generation = 0;
   connectedSince: number | undefined;
   reconnects = 0;
+  /** Bytes of this session's packets by cause and of its sockets (budget.ts). */
+  readonly meter = new DataMeter();
+  /** The socket under MQTT (under TLS with mqtts://) and how much of its counters the meter has. */
+  private raw: { socket: Socket; written: number; read: number } | undefined;
+  /** The TLS session of the last connection, offered at the next dial so the broker can resume it (no full handshake). */
+  private tlsSession: Buffer | undefined;
   /** Topic filters kept across reconnects: subscribed on every connect before the session counts as up. */
   private readonly subscriptions = new Map<string, 0 | 1>();
 
@@ -116,7 +124,17 @@ export class MqttSession extends EventEmitter {
 
   private clientOptions(): IClientOptions {
     const o = this.opts;
+    const url = this.brokers.url;
+    // Over TLS, a TCP socket of our own under it: its counters are the bytes on the wire, TLS records and all.
+    let socket: Socket | undefined;
+    if (/^mqtts:/i.test(url)) {
+      const { host, port } = brokerAddress(url);
+      socket = tcpConnect({ host, port });
+      socket.on('error', () => {});
+      this.raw = { socket, written: 0, read: 0 };
+    } else this.raw = undefined;
     return {
+      ...(socket ? { socket, ...(this.tlsSession ? { session: this.tlsSession } : {}) } : {}),
       clientId: o.clientId,
       username: o.username,
       password: o.password,
@@ -141,6 +159,11 @@ export class MqttSession extends EventEmitter {
     this.setState('connecting');
     const client = mqtt.connect(this.brokers.url, this.clientOptions());
     this.client = client;
+    const stream = client.stream as (Socket & { on(event: 'session', l: (s: Buffer) => void): Socket }) | undefined;
+    stream?.on('session', (session: Buffer) => {
+      this.tlsSession = session;
+    });
+    if (!this.raw && stream && typeof stream.bytesWritten === 'number') this.raw = { socket: stream, written: 0, read: 0 };
     let up = false;
     let lastError: unknown;
     let disconnect: IDisconnectPacket | undefined;
@@ -162,6 +185,9 @@ export class MqttSession extends EventEmitter {
       });
     });
     client.on('message', (topic, payload, packet) => {
+      const cause = causeOfTopic(topic);
+      this.meter.receive(cause, publishBytes(topic, payload.length, packet.qos === 0 ? 0 : 1, this.opts.protocolVersion === 5, 0));
+      if (packet.qos > 0) this.meter.publish(cause, PUBACK_BYTES);
       // A retained message is one the broker replays at every subscribe: the command guard refuses those.
       if (this.client === client) this.emit('message', topic, payload, packet.retain === true);
     });
@@ -174,6 +200,8 @@ export class MqttSession extends EventEmitter {
     });
     client.on('close', () => {
       if (this.client !== client) return;
+      this.sampleWire();
+      this.raw = undefined;
       this.client = undefined;
       client.removeAllListeners('connect');
       client.end(true);
@@ -238,6 +266,23 @@ export class MqttSession extends EventEmitter {
     this.probeTimer.unref();
   }
 
+  /** Adds what the socket wrote and read since the last look to the meter. */
+  private sampleWire(): void {
+    const raw = this.raw;
+    if (!raw) return;
+    const written = raw.socket.bytesWritten ?? 0;
+    const read = raw.socket.bytesRead ?? 0;
+    this.meter.wire(written - raw.written, read - raw.read);
+    raw.written = written;
+    raw.read = read;
+  }
+
+  /** The bytes counted since the last call, by cause; `control` is what the socket carried beyond the counted packets. */
+  takeBytes(): { sent: ByCause; received: ByCause } {
+    this.sampleWire();
+    return this.meter.take();
+  }
+
   /** Subscribes now if connected, and at every later connect; resolves on SUBACK (or at once when not connected). */
   subscribe(filter: string, qos: 0 | 1): Promise<void> {
     this.subscriptions.set(filter, qos);
@@ -266,9 +311,17 @@ export class MqttSession extends EventEmitter {
   publish(topic: string, payload: string | Buffer, qos: 0 | 1, retain = false, extra?: PublishExtra): Promise<void> {
     const client = this.client;
     if (!client || this.state !== 'connected') return Promise.reject(new Error('MQTT not connected'));
-    const properties = extra?.contentType !== undefined && this.opts.protocolVersion === 5 ? { contentType: extra.contentType } : undefined;
+    const v5 = this.opts.protocolVersion === 5;
+    const properties = extra?.contentType !== undefined && v5 ? { contentType: extra.contentType } : undefined;
+    const cause = extra?.cause ?? causeOfTopic(topic);
+    const size = typeof payload === 'string' ? Buffer.byteLength(payload) : payload.length;
+    this.meter.publish(cause, publishBytes(topic, size, qos, v5, properties ? 3 + Buffer.byteLength(properties.contentType) : 0));
     return new Promise((resolve, reject) => {
-      client.publish(topic, payload, properties ? { qos, retain, properties } : { qos, retain }, (err) => (err ? reject(err) : resolve()));
+      client.publish(topic, payload, properties ? { qos, retain, properties } : { qos, retain }, (err) => {
+        if (err) return reject(err);
+        if (qos === 1) this.meter.receive(cause, PUBACK_BYTES);
+        resolve();
+      });
     });
   }
 

@@ -3,6 +3,7 @@
  * one; test/helpers/recording-session.ts records instead of sending. Both pass test/session-contract.test.ts.
  */
 import type { SessionState } from './session.js';
+import type { ByCause, Cause } from './budget.js';
 
 export type { SessionState };
 
@@ -10,6 +11,8 @@ export type { SessionState };
 export interface PublishExtra {
   /** MQTT 5 CONTENT_TYPE; ignored on MQTT 3.1.1. */
   contentType?: string;
+  /** What the bytes count as in the data budget; by default the topic says (budget.ts causeOfTopic). */
+  cause?: Cause;
 }
 
 export interface Session {
@@ -20,6 +23,8 @@ export interface Session {
   /** The broker in use or dialled next (uplink.urls): its URL without credentials, its index (0: the primary), moves between brokers. */
   readonly broker?: { url: string; index: number; switches: number };
   start(): void;
+  /** The bytes sent and received since the last call, by cause (the data budget); absent: not counted. */
+  takeBytes?(): { sent: ByCause; received: ByCause };
   /** Resolves when the broker acknowledged (QoS 1) or the packet was written (QoS 0); rejects when not connected. */
   publish(topic: string, payload: string | Buffer, qos: 0 | 1, retain?: boolean, extra?: PublishExtra): Promise<void>;
   /** Subscribes now and again at every connect, before the session counts as connected. */

@@ -12,6 +12,7 @@ import { realTimers, type TimerHandle, type Timers } from '../timers.js';
 import type { Session } from './types.js';
 import type { BirthContext, Outgoing, UplinkProfile } from './profile.js';
 import { fieldgateProfile } from './profiles/fieldgate/index.js';
+import { MonthlyBytes, type BudgetState, type ByCause, type Cause } from './budget.js';
 
 /** What the uplink needs of the outbox (the real Outbox, or a fake in tests). */
 export interface UplinkOutbox {
@@ -27,6 +28,9 @@ export interface UplinkOutbox {
   series(): ReadonlyArray<{ id: number }>;
   /** Tells the outbox which seqs are published and not yet deleted, so its size limit does not drop them. */
   holdInFlight?(ranges: () => ReadonlyArray<readonly [number, number]>): void;
+  /** The outbox state table, where the month's bytes are kept (budget/YYYY-MM). */
+  readState?(prefix: string): Map<string, string>;
+  saveState?(entry: { key: string; value: string | null }): void;
 }
 
 export { topicsFor, type FieldgateTopics as UplinkTopics } from './profiles/fieldgate/index.js';
@@ -44,7 +48,14 @@ export interface UplinkStats {
   brokerIndex?: number;
   /** Moves from one broker to another (failovers and returns to the primary). */
   brokerSwitches?: number;
+  /** This calendar month's bytes on the uplink socket by cause (UTC month; kept across restarts), and the budget. */
+  bytes?: { month: string; sent: ByCause; received: ByCause; total: number; projected: number; monthlyBytes?: number; stretch: number };
 }
+
+/** How often the month's bytes are taken from the session, checked against the budget and saved. */
+export const BUDGET_CHECK_MS = 60_000;
+/** The backlog drain rate the budget slows when uplink.maxSamplesPerSecond sets none (samples a second). */
+const BUDGET_BACKLOG_RATE = 100;
 
 export interface UplinkDeps {
   session: Session;
@@ -97,12 +108,62 @@ export class Uplink {
   private readonly sending = new Map<number, number>();
   private readonly timers: Timers;
   readonly profile: UplinkProfile;
+  private readonly monthly: MonthlyBytes;
+  private budgetTimer: TimerHandle | undefined;
+  /** 1, or how many times longer batches wait and slower the backlog drains while the month's projection is over budget. */
+  private stretch = 1;
 
   constructor(private readonly deps: UplinkDeps) {
     this.profile = deps.profile ?? fieldgateProfile({ gatewayId: deps.gatewayId, topicPrefix: deps.config.topicPrefix, format: deps.config.format, compression: deps.config.compression });
     this.log = deps.logger.child({ uplink: deps.config.url });
     this.timers = deps.timers ?? realTimers;
     this.tokensAt = this.timers.now();
+    const outbox = deps.outbox;
+    this.monthly = new MonthlyBytes({
+      now: () => this.timers.now(),
+      read: (key) => outbox.readState?.(key).get(key),
+      save: (key, value) => {
+        try {
+          outbox.saveState?.({ key, value });
+        } catch (err) {
+          this.log.warn(`cannot save the month's uplink bytes: ${(err as Error).message}`);
+        }
+      },
+      monthlyBytes: deps.config.budget?.monthlyBytes,
+    });
+  }
+
+  /** Takes the bytes counted since the last check, saves the month, and throttles or stops throttling. */
+  checkBudget(): BudgetState {
+    const d = this.deps.session.takeBytes?.();
+    if (d) this.monthly.add(d);
+    if (d || this.stopped) this.monthly.save();
+    const state = this.monthly.state();
+    const m = this.monthly.month;
+    this.stats.bytes = { month: m.month, sent: { ...m.sent }, received: { ...m.received }, total: state.usedBytes, projected: state.projectedBytes, ...(state.monthlyBytes !== undefined ? { monthlyBytes: state.monthlyBytes } : {}), stretch: state.stretch };
+    if (state.stretch !== this.stretch) {
+      const was = this.stretch;
+      this.stretch = state.stretch;
+      const mb = (n: number) => `${(n / 1e6).toFixed(1)} MB`;
+      if (state.stretch > 1 && was === 1) {
+        this.log.warn({ budget: state }, `uplink budget: ${mb(state.projectedBytes)} projected this month over uplink.budget.monthlyBytes ${mb(state.monthlyBytes ?? 0)}; telemetry batches wait ${state.stretch} times longer and the backlog drains ${state.stretch} times slower (events, alarms and commands are not held back)`);
+      } else if (state.stretch === 1) {
+        this.log.info({ budget: state }, `uplink budget: ${mb(state.projectedBytes)} projected this month, within ${mb(state.monthlyBytes ?? 0)}; telemetry back to its configured batches`);
+      }
+      if (state.stretch === 1 || was === 1) {
+        const message = this.profile.budget?.(state, this.timers.now());
+        if (message && this.deps.session.connected) this.publish(message).catch(() => {});
+      }
+      this.pump();
+    }
+    return state;
+  }
+
+  private scheduleBudget(): void {
+    this.budgetTimer = this.timers.setTimeout(() => {
+      this.checkBudget();
+      if (!this.stopped) this.scheduleBudget();
+    }, BUDGET_CHECK_MS);
   }
 
   start(): void {
@@ -121,6 +182,8 @@ export class Uplink {
       }
     });
     this.deps.session.start();
+    this.checkBudget();
+    this.scheduleBudget();
   }
 
   /** Publishes the birth again: the point list changed (a configuration reload). */
@@ -156,10 +219,12 @@ export class Uplink {
     this.unsubscribe?.();
     this.timers.clearTimeout(this.liveTimer);
     this.timers.clearTimeout(this.rateTimer);
+    this.timers.clearTimeout(this.budgetTimer);
     this.flushAcks();
     const last = this.profile.offline();
     await this.deps.session.close(last);
     this.flushAcks();
+    this.checkBudget();
   }
 
   private idle(): boolean {
@@ -250,7 +315,8 @@ export class Uplink {
     if (this.stopped && this.idleWaiters.length === 0) return;
     if (!session.connected || session.generation !== this.generation) return;
     const window = config.inflight;
-    const max = config.batch.maxSamples;
+    // Over budget, live batches hold `stretch` times more samples (and wait as many times longer, liveDue).
+    const max = Math.min(50_000, config.batch.maxSamples * this.stretch);
 
     // Events (alarms) jump ahead of everything.
     while (this.stats.inflight < window) {
@@ -292,7 +358,7 @@ export class Uplink {
   private liveDue(): boolean {
     const now = this.timers.now();
     this.liveWaitingSince ??= now;
-    const wait = this.liveWaitingSince + this.deps.config.batch.maxDelayMs - now;
+    const wait = this.liveWaitingSince + this.deps.config.batch.maxDelayMs * this.stretch - now;
     if (wait <= 0) return true;
     if (!this.liveTimer) {
       this.liveTimer = this.timers.setTimeout(() => {
@@ -310,7 +376,8 @@ export class Uplink {
 
   /** Token bucket for the backlog drain; 0 means wait (a timer pumps again). */
   private allowance(max: number): number {
-    const rate = this.deps.config.maxSamplesPerSecond;
+    const configured = this.deps.config.maxSamplesPerSecond;
+    const rate = this.stretch > 1 ? Math.max(1, Math.floor((configured > 0 ? configured : BUDGET_BACKLOG_RATE) / this.stretch)) : configured;
     if (rate <= 0) return max;
     const now = this.timers.now();
     this.tokens = Math.min(this.tokens + ((now - this.tokensAt) / 1000) * rate, Math.max(rate, max));
@@ -342,14 +409,15 @@ export class Uplink {
     for (let i = 1; i <= rows.length; i++) {
       if (i === rows.length || rows[i]!.seq !== rows[i - 1]!.seq + 1) {
         const messages = this.profile.samples(this.deps.outbox.epoch, rows, start, i, backlog);
-        this.send(messages, [rows[start]!.seq, rows[i - 1]!.seq], i - start);
+        this.send(messages, [rows[start]!.seq, rows[i - 1]!.seq], i - start, backlog ? 'backlog' : 'telemetry');
         start = i;
       }
     }
   }
 
-  private publish(m: Outgoing): Promise<void> {
-    return this.deps.session.publish(m.topic, m.payload, m.qos, m.retain, m.contentType !== undefined ? { contentType: m.contentType } : undefined);
+  private publish(m: Outgoing, cause?: Cause): Promise<void> {
+    const extra = m.contentType !== undefined || cause !== undefined ? { ...(m.contentType !== undefined ? { contentType: m.contentType } : {}), ...(cause ? { cause } : {}) } : undefined;
+    return this.deps.session.publish(m.topic, m.payload, m.qos, m.retain, extra);
   }
 
   /**
@@ -357,7 +425,7 @@ export class Uplink {
    * PUBACK for QoS 1, by a fence behind the QoS 0 ones (Session.fence). Null: the profile does not carry it,
    * so the range is done at once.
    */
-  private send(made: Outgoing | Outgoing[] | null, range: [number, number], samples: number): void {
+  private send(made: Outgoing | Outgoing[] | null, range: [number, number], samples: number, cause?: Cause): void {
     const { session } = this.deps;
     const messages = made === null ? [] : Array.isArray(made) ? made : [made];
     const generation = session.generation;
@@ -367,7 +435,7 @@ export class Uplink {
     this.stats.publishedMessages += messages.length;
     this.stats.published += samples;
     this.sending.set(range[0], range[1]);
-    const published = Promise.all(messages.map((m) => this.publish(m)));
+    const published = Promise.all(messages.map((m) => this.publish(m, cause)));
     const received = messages.some((m) => m.qos === 0) ? published.then(() => session.fence()) : published;
     received.then(
       () => {

@@ -89,6 +89,7 @@ export function fieldgateProfile(o: FieldgateProfileOptions): FieldgateProfile {
     }),
     dropped: (epoch, ranges) => ({ topic: topics.events, payload: droppedEvent(g, epoch, ranges), qos: 1, retain: false }),
     outboxCondition: (c) => ({ topic: topics.events, payload: outboxStateEvent(g, c.state, c.was, c.pending, c.ts), qos: 1, retain: false }),
+    budget: (b, ts) => ({ topic: topics.events, payload: JSON.stringify({ v: 1, event: 'budget', g, state: b.stretch > 1 ? 'throttled' : 'within', month: b.month, usedBytes: b.usedBytes, projectedBytes: b.projectedBytes, monthlyBytes: b.monthlyBytes, stretch: b.stretch, ts }), qos: 1, retain: false }),
     subscriptions: () => subscriptions,
     inbound: (topic, payload) => {
       if (topic === writeTopic && takes.write) return parseCommand('write', payload, now());
