@@ -32,8 +32,20 @@ export interface UnreadableRecord {
   text: string;
 }
 
+/** A change of the configuration pushed from the cloud: applied, rejected, pending or rolled back. */
+export interface ConfigChangeRecord {
+  kind: 'config';
+  version: number;
+  /** sha256 of the file, 12 hex digits (the birth's configHash is the effective configuration's). */
+  hash?: string;
+  state: 'applied' | 'rejected' | 'rolled-back' | 'pending';
+  reason?: string;
+  errors?: Array<{ path: string; message: string }>;
+  ts: number;
+}
+
 /** Every kind the outbox stores. New kinds (command audit, configuration changes) are added here. */
-export type GatewayEvent = AlarmRecord | OutboxRecreatedRecord | CommandRecord | UnreadableRecord;
+export type GatewayEvent = AlarmRecord | OutboxRecreatedRecord | CommandRecord | ConfigChangeRecord | UnreadableRecord;
 
 /** A committed event: its place in the seq space, when it was appended, and the fact itself. */
 export interface StoredEvent {
@@ -52,6 +64,10 @@ export function encodeEvent(e: GatewayEvent): { kind: string; payload: string } 
       return { kind: e.kind, payload: JSON.stringify({ reason: e.reason, error: e.error, movedTo: e.movedTo }) };
     case 'command':
       return { kind: e.kind, payload: encodeCommandRecord(e) };
+    case 'config': {
+      const { kind: _kind, ...rest } = e;
+      return { kind: e.kind, payload: JSON.stringify(rest) };
+    }
     case 'unreadable':
       return { kind: e.stored, payload: e.text };
   }
@@ -99,5 +115,17 @@ export function decodeEvent(kind: string, payload: string): GatewayEvent {
     return r;
   }
   if (what === 'command') return decodeCommandRecord(o) ?? unreadable;
+  if (what === 'config') return configFrom(o) ?? unreadable;
   return unreadable;
+}
+
+const CONFIG_STATES: readonly string[] = ['applied', 'rejected', 'rolled-back', 'pending'];
+
+function configFrom(o: Record<string, unknown>): ConfigChangeRecord | undefined {
+  if (!Number.isSafeInteger(o.version) || typeof o.state !== 'string' || !CONFIG_STATES.includes(o.state) || typeof o.ts !== 'number') return undefined;
+  const r: ConfigChangeRecord = { kind: 'config', version: o.version as number, state: o.state as ConfigChangeRecord['state'], ts: o.ts };
+  if (typeof o.hash === 'string') r.hash = o.hash;
+  if (typeof o.reason === 'string') r.reason = o.reason;
+  if (Array.isArray(o.errors)) r.errors = o.errors.filter((x): x is { path: string; message: string } => typeof x?.path === 'string' && typeof x?.message === 'string');
+  return r;
 }

@@ -57,6 +57,10 @@ export interface GatewayOptions {
   onSamples?: (samples: Sample[]) => void;
   /** Called with every alarm raise and clear. */
   onAlarm?: (alarm: AlarmEvent) => void;
+  /** A pushed configuration arrived (config/desired): the supervisor's remote configuration judges it. */
+  onConfigDesired?: (payload: Buffer) => void;
+  /** `fieldgate config rollback` through the control socket. */
+  onConfigRollback?: (version: number) => Promise<unknown>;
   /** Called with the publish-to-PUBACK time of every acknowledged telemetry message (metrics). */
   onPuback?: (ms: number) => void;
 }
@@ -175,6 +179,10 @@ export function startGateway(initial: Config, logger: Logger, options: GatewayOp
         live.rebirth();
       },
       hostState: (online, ts) => live.hostState(online, ts),
+      configDesired: (payload) => {
+        if (options.onConfigDesired) options.onConfigDesired(payload);
+        else invalidLog.warn('uplink', 'config-desired', {}, 'a pushed configuration arrived, but remote configuration is not enabled: ignored');
+      },
     }, logger.child({ stage: 'uplink' }));
     uplink.start();
   } else {
@@ -257,7 +265,7 @@ export function startGateway(initial: Config, logger: Logger, options: GatewayOp
   const controlPath = controlSocketPath(config.gateway.dataDir);
   const control: Promise<Server | undefined> = startControl(
     controlPath,
-    { command: (c) => guard.handle(c), alarms: () => processor.alarmStates(), now: Date.now },
+    { command: (c) => guard.handle(c), alarms: () => processor.alarmStates(), now: Date.now, configRollback: options.onConfigRollback },
     logger.child({ stage: 'control' }),
   ).catch((err: Error) => {
     logger.warn({ path: controlPath, err: err.message }, 'control socket not started: fieldgate command and fieldgate alarms cannot reach this gateway');

@@ -11,6 +11,7 @@ export const COMMANDS: Record<string, () => Promise<{ register(program: Command)
   write: () => import('./write.js'),
   command: () => import('./command.js'),
   alarms: () => import('./alarms.js'),
+  config: () => import('./config.js'),
   scan: () => import('./scan.js'),
   ports: () => import('./ports.js'),
   simulate: () => import('./simulate.js'),

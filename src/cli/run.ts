@@ -1,5 +1,8 @@
 import { Option, type Command } from 'commander';
 import { loadConfig } from '../config/load.js';
+import { readConfigText } from '../config/read.js';
+import type { Config } from '../config/schema.js';
+import { RemoteConfig } from '../supervisor/remote-config.js';
 import type { Gateway } from '../gateway.js';
 import { createLogger } from '../log.js';
 import { StatusSurface } from '../status/surface.js';
@@ -26,15 +29,32 @@ Example:
   fieldgate run -c /etc/fieldgate/config.yaml`,
     )
     .action(async (flags: { config: string; logLevel: string }) => {
-      const config = loadConfig(flags.config);
+      const local = loadConfig(flags.config);
       const logger = createLogger(flags.logLevel as 'info');
       const notify = systemdNotifier(logger);
       const status: StatusSurface = new StatusSurface({ gateway: (): Gateway => supervisor.gateway, logger });
-      const supervisor = new Supervisor(config, {
+      // Pushed configurations (remoteConfig.enabled): the version that ran last starts, unless this file changed.
+      let remote: RemoteConfig | undefined;
+      if (local.remoteConfig?.enabled) {
+        remote = new RemoteConfig({
+          localFile: flags.config,
+          local,
+          localText: readConfigText(flags.config),
+          log: logger.child({ stage: 'remote-config' }),
+          enqueue: (what, change) => supervisor.enqueue(what, change),
+          apply: (next) => supervisor.apply(next),
+          gateway: () => supervisor.gateway,
+        });
+      }
+      const config: Config = remote ? remote.startup() : local;
+      const supervisor: Supervisor = new Supervisor(config, {
         logger,
-        hooks: status.hooks,
-        load: () => loadConfig(flags.config),
-        beforeStop: () => status.close(),
+        hooks: remote ? { ...status.hooks, onConfigDesired: (payload) => remote.desired(payload), onConfigRollback: (v) => remote.rollbackTo(v) } : status.hooks,
+        load: () => (remote ? remote.reloaded(loadConfig(flags.config), readConfigText(flags.config)) : loadConfig(flags.config)),
+        beforeStop: async () => {
+          remote?.stop();
+          await status.close();
+        },
         afterChange: (next) => status.apply(next.status),
       });
       // A port, socket or device must never take the daemon down: log what escaped and keep polling, unless

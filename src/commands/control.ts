@@ -18,14 +18,17 @@ const MAX_CLIENTS = 8;
 
 export type ControlRequest =
   | { op: 'command'; kind: 'write' | 'alarm'; command: Record<string, unknown> }
-  | { op: 'alarms' };
+  | { op: 'alarms' }
+  | { op: 'config-rollback'; version: number };
 
-export type ControlAnswer = { ok: true; result?: CommandResult; alarms?: unknown[] } | { ok: false; error: string };
+export type ControlAnswer = { ok: true; result?: CommandResult; alarms?: unknown[]; report?: unknown } | { ok: false; error: string };
 
 export interface ControlHandlers {
   command(command: Command): Promise<CommandResult>;
   alarms(): unknown[];
   now(): number;
+  /** `fieldgate config rollback`: absent when remote configuration is not enabled. */
+  configRollback?(version: number): Promise<unknown>;
 }
 
 export function controlSocketPath(dataDir: string): string {
@@ -42,7 +45,12 @@ export async function answer(line: string, h: ControlHandlers): Promise<ControlA
   }
   if (typeof req !== 'object' || req === null) return { ok: false, error: 'the request is not a JSON object' };
   if (req.op === 'alarms') return { ok: true, alarms: h.alarms() };
-  if (req.op !== 'command') return { ok: false, error: `unknown op ${JSON.stringify((req as { op?: unknown }).op)}: takes command, alarms` };
+  if (req.op === 'config-rollback') {
+    if (!h.configRollback) return { ok: false, error: 'remote configuration is not enabled on this gateway (remoteConfig.enabled)' };
+    if (!Number.isSafeInteger(req.version) || req.version < 0) return { ok: false, error: 'version must be a whole number (0: the file on the device)' };
+    return { ok: true, report: await h.configRollback(req.version) };
+  }
+  if (req.op !== 'command') return { ok: false, error: `unknown op ${JSON.stringify((req as { op?: unknown }).op)}: takes command, alarms, config-rollback` };
   if (typeof req.command !== 'object' || req.command === null || (req.kind !== 'write' && req.kind !== 'alarm')) {
     return { ok: false, error: 'a command request needs "kind" (write or alarm) and a "command" object' };
   }

@@ -29,6 +29,9 @@ export function validateConfig(config: Config): RuleIssue[] {
   config.devices.forEach((device, d) => checkDevice(device, kindOf(device), ['devices', d], issues));
   checkStatusConfig(config.status, issues);
   if (config.uplink) checkUplink(config.uplink, issues);
+  const rc = config.remoteConfig;
+  if (rc?.enabled && rc.publicKeyFile === undefined) issues.push({ path: ['remoteConfig', 'publicKeyFile'], message: 'is required with enabled: true (the Ed25519 public key that checks every pushed file)' });
+  if (rc?.enabled && config.uplink?.profile === 'sparkplug') issues.push({ path: ['remoteConfig', 'enabled'], message: 'remote configuration comes over the fieldgate profile only; with uplink.profile: sparkplug push the file another way' });
   return issues;
 }
 

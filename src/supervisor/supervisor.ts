@@ -104,14 +104,22 @@ export class Supervisor {
         for (const line of err.details) this.log.error(line);
         return;
       }
-      if ((await this.current.reload(next)) !== 'applied') {
-        // The identity, the outbox or the MQTT session changed: a clean stop (nothing committed is lost) and a start.
-        this.log.info('uplink, buffer or gateway settings changed: restarting the gateway with the new configuration');
-        await this.current.stop();
-        this.current = this.startWatched(next);
-      }
-      await this.options.afterChange?.(next);
+      await this.apply(next);
     });
+  }
+
+  /**
+   * Runs a configuration: in place when only acquisition and processing changed, else a restart inside the
+   * process. Call it from inside enqueue() (a reload, a pushed change), never beside it.
+   */
+  async apply(next: Config): Promise<void> {
+    if ((await this.current.reload(next)) !== 'applied') {
+      // The identity, the outbox or the MQTT session changed: a clean stop (nothing committed is lost) and a start.
+      this.log.info('uplink, buffer or gateway settings changed: restarting the gateway with the new configuration');
+      await this.current.stop();
+      this.current = this.startWatched(next);
+    }
+    await this.options.afterChange?.(next);
   }
 
   /** Idempotent; resolves once everything is closed (a queued reload finishes first). */

@@ -15,6 +15,7 @@ export interface InboundHandlers {
   invalid(reason: string, id: string | undefined): void;
   rebirth(): void;
   hostState(online: boolean, ts: number): void;
+  configDesired(payload: Buffer): void;
 }
 
 /** Subscribes the profile's filters (kept across reconnects by the session) and routes its messages. */
@@ -44,6 +45,8 @@ export function routeInbound(session: Session, profile: UplinkProfile, handlers:
         return handlers.rebirth();
       case 'host-state':
         return handlers.hostState(m.online, m.ts);
+      case 'config-desired':
+        return handlers.configDesired(m.payload);
     }
   }
 }

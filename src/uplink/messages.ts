@@ -70,6 +70,11 @@ export function eventJson(gatewayId: string, e: GatewayEvent): string {
       return outboxRecreatedEvent(gatewayId, e);
     case 'command':
       return commandEventJson(gatewayId, e);
+    case 'config': {
+      // {"v":1,"event":"config","g","version","hash","state","reason"?,"errors"?,"ts"}: the audit of a pushed change.
+      const { kind: _kind, ...rest } = e;
+      return JSON.stringify({ v: 1, event: 'config', g: gatewayId, ...rest });
+    }
     case 'unreadable':
       // Sent as stored, so the consumer sees the seq filled and can read what there is.
       return e.text;
