@@ -146,7 +146,7 @@ describe.skipIf(skip)('the tools on a phone, in Chromium', () => {
     await scan.locator('input[name=timeoutMs]').fill('100');
     await scan.getByRole('button', { name: 'Scan' }).click();
     await expect.poll(() => scan.locator('.scan-progress p').first().textContent(), { timeout: 15_000 }).toBe('Done: 3 of 3 units asked, 1 answered');
-    expect(await scan.locator('ul.found li').allTextContents()).toEqual([expect.stringMatching(/^unit 1: answers: 0 at 0/)]);
+    expect(await scan.locator('ul.found li').allTextContents()).toEqual([expect.stringMatching(/^unit 1: answers: \d+ at 0 \(\d+ ms\)$/)]);
     await shoot('tools-read-scan-phone');
     // One column at 390 px: nothing wider than the screen.
     expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(PHONE.width);

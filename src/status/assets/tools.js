@@ -100,14 +100,18 @@
       const dur = select('duration', SHELVE, 3600);
       const btn = (text, fn) => { const b = el('button', { type: 'button', text }); b.addEventListener('click', fn); return b; };
       const withNote = () => (note.value.trim() ? { note: note.value.trim() } : {});
-      return el('div', { class: 'alarm-act', 'data-alarm': `${a.device}.${a.point}.${a.alarm}` },
-        el('span', { class: 'what' }, el('b', { text: a.message || `${a.type} alarm on ${a.point}` }), el('span', { class: 'muted', text: ` ${a.device} · ${a.point} · ${a.isa || a.state}${a.shelvedUntil ? ', shelved' : ''}` })),
+      const state = el('span', { class: 'muted' });
+      const row = el('div', { class: 'alarm-act', 'data-alarm': `${a.device}.${a.point}.${a.alarm}` },
+        el('span', { class: 'what' }, el('b', { text: a.message || `${a.type} alarm on ${a.point}` }), state),
         note,
         el('span', { class: 'buttons' },
           btn('Acknowledge', () => act('ack', withNote())()),
           dur, btn('Shelve', () => act('shelve', { durationS: Number(dur.value), ...withNote() })()),
           btn('Unshelve', () => act('unshelve', withNote())())),
         out);
+      const show = (x) => { state.textContent = ` ${x.device} · ${x.point} · ${x.isa || x.state}${x.shelvedUntil ? ', shelved' : ''}`; };
+      show(a);
+      return { row, show };
     }
 
     function readForm(buses) {
@@ -184,12 +188,15 @@
       const lockBtn = el('button', { type: 'button', class: 'lock', text: 'Lock' });
       lockBtn.addEventListener('click', () => lock());
       alarmList = el('div', { class: 'alarm-acts' });
+      alarmRows.clear();
       const parts = [el('h2', {}, 'Tools', lockBtn),
         el('p', { class: 'hint', text: `Writes and alarm actions go through the gateway's command guard, as the cloud's do: judged against the configuration, audited, valid for ${info.ttlS} s. Signed ${by() || 'status-page'}.` })];
-      parts.push(el('h3', { text: 'Write a point' }), info.writable.length
-        ? el('div', { class: 'writes' }, info.writable.map(writeRow))
-        : el('p', { class: 'muted', text: 'No point is writable: a point needs write: in the configuration.' }));
-      parts.push(el('h3', { text: 'Alarms: acknowledge, shelve, unshelve' }), alarmList);
+      if (info.commands) {
+        parts.push(el('h3', { text: 'Write a point' }), info.writable.length
+          ? el('div', { class: 'writes' }, info.writable.map(writeRow))
+          : el('p', { class: 'muted', text: 'No point is writable: a point needs write: in the configuration.' }));
+        parts.push(el('h3', { text: 'Alarms: acknowledge, shelve, unshelve' }), alarmList);
+      } else parts.push(el('p', { class: 'muted', text: 'This gateway takes no commands: no writes or alarm actions here.' }));
       if (info.buses.length) {
         parts.push(el('h3', { text: 'Read registers' }), readForm(info.buses),
           el('h3', { text: 'Scan a bus for answering units' }), scanForm(info.buses),
@@ -200,13 +207,24 @@
     }
 
     let lastSnap = null;
+    /** Rows by alarm, kept while the alarm is listed: a result stays readable when its state changes. */
+    const alarmRows = new Map();
     /** The alarm actions follow the active alarms of the snapshot. */
     function renderAlarmActs(s) {
       const list = s.alarms.active;
       const key = JSON.stringify(list.map((a) => [a.device, a.point, a.alarm, a.isa, a.state, a.shelvedUntil]));
       if (key === alarmKey) return;
       alarmKey = key;
-      alarmList.replaceChildren(...(list.length ? list.map(alarmRow) : [el('p', { class: 'muted', text: 'No active alarm to act on.' })]));
+      const next = new Map();
+      for (const a of list) {
+        const id = `${a.device}\u0000${a.point}\u0000${a.alarm}`;
+        const r = alarmRows.get(id) || alarmRow(a);
+        r.show(a);
+        next.set(id, r);
+      }
+      alarmRows.clear();
+      for (const [id, r] of next) alarmRows.set(id, r);
+      alarmList.replaceChildren(...(list.length ? [...next.values()].map((r) => r.row) : [el('p', { class: 'muted', text: 'No active alarm to act on.' })]));
     }
 
     async function load() {
