@@ -77,6 +77,9 @@ export interface WireRun {
   down: number;
   /** Connect and birth, before the data. */
   setup: number;
+  /** The whole run, connect to disconnect: by the proxy, and by the uplink's own counters (stats.bytes). */
+  wireTotal?: number;
+  counted?: number;
 }
 
 const until = async (what: string, check: () => boolean, timeoutMs = 60_000) => {
@@ -121,7 +124,10 @@ export async function wireRun(o: { brokerUrl: string; batchS: number; compressio
     }
     await until('every sample acknowledged', () => outbox.acked >= rows.length && uplink.stats.inflight === 0);
     await new Promise((r) => setTimeout(r, 100));
-    return { samples: rows.length, messages: uplink.stats.publishedMessages, up: proxy.up, down: proxy.down, setup };
+    const result: WireRun = { samples: rows.length, messages: uplink.stats.publishedMessages, up: proxy.up, down: proxy.down, setup };
+    await uplink.stop();
+    await new Promise((r) => setTimeout(r, 100));
+    return { ...result, wireTotal: setup + proxy.up + proxy.down, counted: uplink.stats.bytes?.total };
   } finally {
     await uplink.stop();
     await proxy.close();
