@@ -4,12 +4,12 @@
  * reports, per edge node, the gaps in seq (modulo 256, from each NBIRTH's 0) and every change of bdSeq.
  * SparkplugWatch is the decoding and the bookkeeping without I/O; tailSparkplug wires it to a broker.
  */
-import { fromBinary } from '@bufbuild/protobuf';
+import { fromBinary, isFieldSet } from '@bufbuild/protobuf';
 import mqtt from 'mqtt';
 import { UserError } from '../errors.js';
 import { DataType, valueFrom } from '../uplink/profiles/sparkplug/metrics.js';
 import { NAMESPACE } from '../uplink/profiles/sparkplug/index.js';
-import { PayloadSchema, type Payload, type Payload_Metric } from '../uplink/profiles/sparkplug/sparkplug_b_pb.js';
+import { Payload_MetricSchema, PayloadSchema, type Payload, type Payload_Metric } from '../uplink/profiles/sparkplug/sparkplug_b_pb.js';
 
 const VERBS = new Set(['NBIRTH', 'NDEATH', 'DBIRTH', 'DDEATH', 'NDATA', 'DDATA', 'NCMD', 'DCMD']);
 const QUALITY_NAME: Record<number, string> = { 0: 'bad', 192: 'good', 500: 'stale' };
@@ -63,13 +63,27 @@ export interface NodeVerify {
   beforeBirth: number;
 }
 
+/** What a birth said of an alias. */
+interface Named {
+  name: string;
+  datatype: number;
+  unit?: string;
+}
+
 interface NodeState {
   group: string;
   node: string;
   lastSeq?: number;
   bdSeq?: number;
-  names: Map<string, Map<number, { name: string; datatype: number }>>;
+  names: Map<string, Map<number, Named>>;
   v: Omit<NodeVerify, 'event' | 'group' | 'node'>;
+}
+
+/** A metric's property set by key. */
+function propertiesOf(m: Payload_Metric): Map<string, Payload_Metric['value']> {
+  const props = new Map<string, Payload_Metric['value']>();
+  m.properties?.keys.forEach((k, i) => props.set(k, m.properties!.values[i]?.value as Payload_Metric['value']));
+  return props;
 }
 
 const bdSeqOf = (p: Payload): number | undefined => {
@@ -97,12 +111,17 @@ export class SparkplugWatch {
     if (!VERBS.has(verb)) return [];
     const p = fromBinary(PayloadSchema, payload);
     const n = this.node(group, node);
-    const seq = p.seq === undefined ? undefined : Number(p.seq);
+    // Presence, not the value: an absent field reads as its default (a death has no seq, a node metric no alias).
+    const seq = isFieldSet(p, PayloadSchema.field.seq) ? Number(p.seq) : undefined;
     if (verb !== 'NCMD' && verb !== 'DCMD') this.count(n, verb, seq, p);
     if (verb === 'NBIRTH') n.names = new Map();
     if (verb === 'NBIRTH' || verb === 'DBIRTH') {
-      const names = new Map<number, { name: string; datatype: number }>();
-      for (const m of p.metrics) if (m.alias !== undefined && m.name) names.set(Number(m.alias), { name: m.name, datatype: m.datatype ?? DataType.Double });
+      const names = new Map<number, Named>();
+      for (const m of p.metrics) {
+        if (!isFieldSet(m, Payload_MetricSchema.field.alias) || !m.name) continue;
+        const unit = propertiesOf(m).get('engUnit');
+        names.set(Number(m.alias), { name: m.name, datatype: m.datatype || DataType.Double, ...(unit?.case === 'stringValue' ? { unit: unit.value } : {}) });
+      }
       n.names.set(device ?? '', names);
     }
     if (verb === 'NDEATH' || verb === 'DDEATH') {
@@ -159,15 +178,15 @@ export class SparkplugWatch {
     n.lastSeq = seq;
   }
 
-  private metric(kind: string, node: string, device: string | undefined, seq: number | undefined, m: Payload_Metric, known: Map<number, { name: string; datatype: number }> | undefined): MetricLine {
-    const alias = m.alias === undefined ? undefined : Number(m.alias);
+  private metric(kind: string, node: string, device: string | undefined, seq: number | undefined, m: Payload_Metric, known: Map<number, Named> | undefined): MetricLine {
+    const alias = isFieldSet(m, Payload_MetricSchema.field.alias) ? Number(m.alias) : undefined;
     const birth = alias === undefined ? undefined : known?.get(alias);
     const name = m.name || birth?.name || `#${alias ?? '?'}`;
-    const datatype = m.datatype ?? birth?.datatype ?? DataType.Double;
-    const props = new Map<string, Payload_Metric['value']>();
-    if (m.properties) m.properties.keys.forEach((k, i) => props.set(k, m.properties!.values[i]?.value as Payload_Metric['value']));
+    const datatype = m.datatype || birth?.datatype || DataType.Double;
+    const props = propertiesOf(m);
     const quality = props.get('Quality');
-    const unit = props.get('engUnit');
+    const engUnit = props.get('engUnit');
+    const unit = engUnit?.case === 'stringValue' ? engUnit.value : birth?.unit;
     return {
       kind,
       node,
@@ -179,7 +198,7 @@ export class SparkplugWatch {
       value: valueFrom({ datatype, value: m.value, isNull: m.isNull ?? false }),
       ...(m.isHistorical ? { historical: true as const } : {}),
       ...(quality?.case === 'intValue' ? { quality: quality.value } : {}),
-      ...(unit?.case === 'stringValue' ? { unit: unit.value } : {}),
+      ...(unit === undefined ? {} : { unit }),
     };
   }
 }
