@@ -55,3 +55,19 @@ describe('command audit events', () => {
     expect(valid('commandResult', { id: 'a', status: 'expired', reason: 'expired 3 s ago', ts: 1 })).toBe(true);
   });
 });
+
+describe('remote configuration messages against the schema', () => {
+  it('the envelope push makes, the report and the config event are valid', async () => {
+    const { generateKeyPairSync, sign } = await import('node:crypto');
+    const { privateKey } = generateKeyPairSync('ed25519');
+    const config = 'gateway: { id: g }\n';
+    expect(valid('configDesired', { v: 1, version: 5, config, sig: sign(null, Buffer.from(config), privateKey).toString('base64') })).toBe(true);
+    expect(valid('configDesired', { v: 1, version: 5, config })).not.toBe(true);
+    const report = { version: 5, state: 'rejected', reason: 'the file is invalid (1 error)', errors: [{ path: 'devices[0].unit', message: 'line 4: must be 1-247' }], ts: 9 };
+    expect(valid('configReported', report)).toBe(true);
+    const event = JSON.parse(withSeq(eventJson('gw', { kind: 'config', ...report } as never), 12, '3f9a0c41d27be856'));
+    expect(valid('configEvent', event)).toBe(true);
+    expect(validateAny(event)).toBe(true);
+    expect(decodeEvent('config', encodeEvent({ kind: 'config', ...report } as never).payload)).toEqual({ kind: 'config', ...report });
+  });
+});
