@@ -61,6 +61,16 @@ describe('fieldgate demo', () => {
       expect(coil.code, coil.stderr).toBe(0);
       expect(JSON.parse(coil.stdout)).toMatchObject({ values: [true] });
 
+      // The banner's "stop pump" command, as printed: through the guard, written and read back.
+      const line = /stop pump\s+npx (fieldgate command .*?)\s+\(/.exec(out)?.[1];
+      expect(line, out).toBeDefined();
+      const stopped = await fieldgate(line!.split(/\s+/).slice(1));
+      expect(stopped.code, stopped.stderr + stopped.stdout).toBe(0);
+      expect(stopped.stdout).toMatch(/^done: value false, read back false/);
+      const alarms = await fieldgate(['alarms', 'list', '--data-dir', join(dir, 'data'), '--json']);
+      expect(alarms.code, alarms.stderr).toBe(0);
+      expect(JSON.parse(alarms.stdout).some((a: { alarm: string }) => a.alarm === 'burst')).toBe(true);
+
       child.kill('SIGINT');
       expect(await exited).toBe(0);
       expect(out).toContain('stopping...');

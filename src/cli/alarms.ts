@@ -5,9 +5,8 @@
 import { randomUUID } from 'node:crypto';
 import type { Command } from 'commander';
 import { controlRequest, controlSocketPath } from '../commands/control.js';
-import { loadConfig } from '../config/load.js';
 import { UserError } from '../errors.js';
-import { operator, sendCommand } from './command.js';
+import { gatewayOf, operator, sendCommand } from './command.js';
 
 interface AlarmRow {
   device: string;
@@ -35,7 +34,8 @@ function table(rows: AlarmRow[]): string {
 }
 
 interface ActionFlags {
-  config: string;
+  config?: string;
+  dataDir?: string;
   device: string;
   point: string;
   alarm: string;
@@ -49,7 +49,8 @@ function action(alarms: Command, name: 'ack' | 'shelve' | 'unshelve', summary: s
   const cmd = alarms
     .command(name)
     .summary(summary)
-    .requiredOption('-c, --config <file>', 'configuration file of the running gateway')
+    .option('-c, --config <file>', 'configuration file of the running gateway')
+    .option('--data-dir <dir>', 'instead of -c: the running gateway\'s data directory (the demo: ./data/demo)')
     .requiredOption('--device <id>', 'device id')
     .requiredOption('--point <id>', 'point id')
     .requiredOption('--alarm <id>', "the alarm's id (its type when it has no id: high, low, ...)")
@@ -75,13 +76,14 @@ Examples:
   alarms
     .command('list')
     .summary('every configured alarm with its state (unacknowledged first)')
-    .requiredOption('-c, --config <file>', 'configuration file of the running gateway')
+    .option('-c, --config <file>', 'configuration file of the running gateway')
+    .option('--data-dir <dir>', 'instead of -c: the running gateway\'s data directory (the demo: ./data/demo)')
     .option('--json', 'print JSON')
-    .action(async (f: { config: string; json?: boolean }) => {
-      const config = loadConfig(f.config);
+    .action(async (f: { config?: string; dataDir?: string; json?: boolean }) => {
+      const { dataDir } = gatewayOf(f);
       let rows: AlarmRow[];
       try {
-        const a = await controlRequest(controlSocketPath(config.gateway.dataDir), { op: 'alarms' });
+        const a = await controlRequest(controlSocketPath(dataDir), { op: 'alarms' });
         if (!a.ok) throw new Error(a.error);
         rows = (a.alarms ?? []) as AlarmRow[];
       } catch (err) {
@@ -92,11 +94,11 @@ Examples:
       process.stdout.write(f.json ? `${JSON.stringify(rows)}\n` : table(rows));
     });
   const send = async (name: 'ack' | 'shelve' | 'unshelve', f: ActionFlags, durationS?: number): Promise<void> => {
-    const config = loadConfig(f.config);
+    const { dataDir } = gatewayOf(f);
     const c: Record<string, unknown> = { id: f.id ?? randomUUID(), action: name, device: f.device, point: f.point, alarm: f.alarm, by: operator(f.by) };
     if (f.note !== undefined) c.note = f.note;
     if (durationS !== undefined) c.durationS = durationS;
-    await sendCommand(config.gateway.dataDir, 'alarm', c, f.json === true);
+    await sendCommand(dataDir, 'alarm', c, f.json === true);
   };
   action(alarms, 'ack', 'acknowledge an alarm').action((f: ActionFlags) => send('ack', f));
   action(alarms, 'unshelve', 'end the shelving of an alarm now').action((f: ActionFlags) => send('unshelve', f));

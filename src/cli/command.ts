@@ -7,6 +7,7 @@ import type { Command } from 'commander';
 import { controlRequest, controlSocketPath, type ControlAnswer } from '../commands/control.js';
 import type { CommandResult } from '../commands/types.js';
 import { loadConfig } from '../config/load.js';
+import type { Config } from '../config/schema.js';
 import { pointFacts } from '../commands/facts.js';
 import { UserError } from '../errors.js';
 
@@ -21,6 +22,24 @@ export function commandValue(raw: string, type: string): number | boolean | stri
   const n = Number(raw);
   if (raw.trim() === '' || !Number.isFinite(n)) throw new UserError(`--value "${raw}" is not a number`, 2);
   return n;
+}
+
+/** The running gateway to talk to: by its configuration file, or (the demo) by its data directory. */
+export function gatewayOf(f: { config?: string; dataDir?: string }): { dataDir: string; config?: Config } {
+  if (f.config) {
+    const config = loadConfig(f.config);
+    return { dataDir: config.gateway.dataDir, config };
+  }
+  if (f.dataDir) return { dataDir: f.dataDir };
+  throw new UserError('give -c FILE (the running gateway\'s configuration) or --data-dir DIR', 2);
+}
+
+/** Without the configuration the value is read by its look: on/off and true/false, a number, else text. */
+function looseValue(raw: string): number | boolean | string {
+  if (/^(true|on)$/i.test(raw)) return true;
+  if (/^(false|off)$/i.test(raw)) return false;
+  const n = Number(raw);
+  return raw.trim() !== '' && Number.isFinite(n) ? n : raw;
 }
 
 export function operator(by?: string): string {
@@ -50,7 +69,8 @@ export function register(program: Command): void {
   program
     .command('command')
     .summary('write a writable point through the running gateway (same guard and audit as the cloud)')
-    .requiredOption('-c, --config <file>', 'configuration file of the running gateway')
+    .option('-c, --config <file>', 'configuration file of the running gateway')
+    .option('--data-dir <dir>', 'instead of -c: the running gateway\'s data directory (the demo: ./data/demo)')
     .requiredOption('--device <id>', 'device id')
     .requiredOption('--point <id>', 'point id (it must have write: in the configuration)')
     .requiredOption('--value <v>', 'value in engineering units (1/0, on/off for a bool point)')
@@ -59,12 +79,13 @@ export function register(program: Command): void {
     .option('--by <name>', 'who sends it, for the audit (default: $USER@local)')
     .option('--json', 'print the result as JSON')
     .addHelpText('after', '\nExample:\n  fieldgate command -c /etc/fieldgate/config.yaml --device pump1 --point pressure_setpoint --value 3.2')
-    .action(async (f: { config: string; device: string; point: string; value: string; ttl: string; id?: string; by?: string; json?: boolean }) => {
-      const config = loadConfig(f.config);
+    .action(async (f: { config?: string; dataDir?: string; device: string; point: string; value: string; ttl: string; id?: string; by?: string; json?: boolean }) => {
+      const { dataDir, config } = gatewayOf(f);
       // The type only reads the value; the guard in the gateway judges everything else.
-      const type = pointFacts(config).get(f.device)?.get(f.point)?.type ?? 'float64';
+      const type = config ? pointFacts(config).get(f.device)?.get(f.point)?.type : undefined;
       const ttlS = Number(f.ttl);
       if (!Number.isFinite(ttlS) || ttlS <= 0) throw new UserError(`--ttl "${f.ttl}" must be a number of seconds above 0`, 2);
-      await sendCommand(config.gateway.dataDir, 'write', { id: f.id ?? randomUUID(), device: f.device, point: f.point, value: commandValue(f.value, type), ttlS, by: operator(f.by) }, f.json === true);
+      const value = type ? commandValue(f.value, type) : looseValue(f.value);
+      await sendCommand(dataDir, 'write', { id: f.id ?? randomUUID(), device: f.device, point: f.point, value, ttlS, by: operator(f.by) }, f.json === true);
     });
 }

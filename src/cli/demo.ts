@@ -71,6 +71,8 @@ export function register(program: Command): void {
           `  read         npx fieldgate read tcp://127.0.0.1:${village.modbus.tcpPort} --unit 3 --type float32 --order CDAB --address 0`,
           `  pipe burst   npx fieldgate write tcp://127.0.0.1:${village.modbus.tcpPort} --unit 1 --fc 5 --address 100 --value 1`,
           `  gas alarm    npx fieldgate write tcp://127.0.0.1:${tunnel.modbus.tcpPort} --unit 1 --fc 5 --address 100 --value 1`,
+          `  stop pump    npx fieldgate command --data-dir ${flags.dataDir} --device pump_house --point pump_enable --value off   (through the guard and audit)`,
+          `  alarms       npx fieldgate alarms list --data-dir ${flags.dataDir}   (ack a latched one: fieldgate alarms ack --data-dir ... --device D --point P --alarm A)`,
           '  stop         Ctrl-C',
           '',
         ].join('\n') + '\n',
