@@ -1,8 +1,9 @@
 /**
- * The page's "Sending data" and "Stored on the gateway" cards: the broker link as the session reports it, and
- * the outbox with its drain rate over the last minute, from counters sampled about once a second.
+ * The page's "Sending data" and "Stored on the gateway" cards: the broker link as the session reports it (which
+ * broker, the month's bytes against the budget), and the outbox with its drain rate over the last minute, from counters sampled about once a second.
  */
-import type { OutboxView, StatusGateway, UplinkView } from './types.js';
+import type { OutboxView, StatusGateway, UplinkBytesView, UplinkView } from './types.js';
+import type { UplinkStats } from '../uplink/uplink.js';
 import { withoutCredentials } from './views.js';
 
 /** Acknowledged and waiting samples at one moment: a drain rate is the difference of two. */
@@ -42,9 +43,15 @@ export function uplinkView(gateway: StatusGateway, downSince: number | null, las
     published: stats?.published ?? 0,
     acked: stats?.acked ?? 0,
     inflight: stats?.inflight ?? 0,
+    ...(cfg && stats?.broker !== undefined ? { broker: { url: stats.broker, index: stats.brokerIndex ?? 0, count: cfg.urls?.length ?? 1, switches: stats.brokerSwitches ?? 0 } } : {}),
+    ...(stats?.bytes ? { bytes: bytesView(stats.bytes) } : {}),
   };
 }
 
+/** The month's bytes as the page and /metrics show them. */
+export function bytesView(b: NonNullable<UplinkStats['bytes']>): UplinkBytesView {
+  return { month: b.month, sent: { ...b.sent }, received: { ...b.received }, total: b.total, projected: b.projected, monthlyBytes: b.monthlyBytes ?? null, stretch: b.stretch };
+}
 /** The outbox, with the drain rate and the time to empty measured over `rate` (two samples at least 2 s apart). */
 export function outboxView(gateway: StatusGateway, rate: readonly RateSample[]): OutboxView {
   const s = gateway.outbox.stats();

@@ -42,6 +42,11 @@ export class StatusMetrics {
       inflight: gauge('fieldgate_uplink_inflight_messages', 'QoS 1 publishes awaiting their PUBACK'),
       lastPuback: gauge('fieldgate_uplink_last_puback_timestamp_seconds', 'Time of the last PUBACK'),
       alarmsActive: gauge('fieldgate_alarms_active', 'Alarms active now', ['severity']),
+      monthBytes: gauge('fieldgate_uplink_month_bytes', "This calendar month's bytes on the uplink socket, sent and received (UTC month)"),
+      monthProjected: gauge('fieldgate_uplink_month_projected_bytes', "The month's bytes at its end if it goes on at its rate so far"),
+      budget: gauge('fieldgate_uplink_budget_bytes', 'uplink.budget.monthlyBytes (0 without a budget)'),
+      stretch: gauge('fieldgate_uplink_budget_stretch', '1, or how many times longer telemetry batches wait while the projection is over budget'),
+      broker: gauge('fieldgate_uplink_broker_info', 'Always 1; the labels name the broker in use (or dialled next) and its place in uplink.urls (0: the primary)', ['url', 'index']),
     };
     this.counters = {
       samples: counter('fieldgate_samples_acquired_total', 'Samples stored in the outbox after processing', ['device', 'quality']),
@@ -52,6 +57,8 @@ export class StatusMetrics {
       acked: counter('fieldgate_uplink_acked_samples_total', 'Samples acknowledged by the broker (PUBACK)'),
       reconnects: counter('fieldgate_uplink_reconnects_total', 'MQTT connections lost after being established'),
       alarmsRaised: counter('fieldgate_alarms_raised_total', 'Alarms raised since start', ['severity']),
+      bytes: counter('fieldgate_uplink_bytes_total', "This calendar month's bytes on the uplink socket by direction and cause; kept across restarts, from 0 at each month's start (UTC)", ['direction', 'cause']),
+      brokerSwitches: counter('fieldgate_uplink_broker_switches_total', 'Moves from one broker of uplink.urls to another (failovers and returns to the primary)'),
     };
     this.puback = new Histogram({
       name: 'fieldgate_uplink_puback_seconds',
@@ -99,6 +106,20 @@ export class StatusMetrics {
     c.published.inc(u.published);
     c.acked.inc(u.acked);
     c.reconnects.inc(u.reconnects);
+    if (u.broker) {
+      g.broker.set({ url: u.broker.url, index: String(u.broker.index) }, 1);
+      c.brokerSwitches.inc(u.broker.switches);
+    }
+    const b = u.bytes;
+    if (b) {
+      for (const [direction, byCause] of [['sent', b.sent], ['received', b.received]] as const) {
+        for (const [cause, n] of Object.entries(byCause)) c.bytes.inc({ direction, cause }, n);
+      }
+      g.monthBytes.set(b.total);
+      g.monthProjected.set(b.projected);
+      if (b.monthlyBytes !== null) g.budget.set(b.monthlyBytes);
+      g.stretch.set(b.stretch);
+    }
     for (const [severity, n] of counts.alarmsRaised) c.alarmsRaised.inc({ severity }, n);
     const active = new Map<string, number>();
     for (const a of s.alarms.active) active.set(a.severity, (active.get(a.severity) ?? 0) + 1);

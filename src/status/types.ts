@@ -160,6 +160,22 @@ export interface UplinkView {
   published: number;
   acked: number;
   inflight: number;
+  /** The broker in use (or dialled next) with uplink.urls: its URL without credentials, its place (0: the primary), moves between brokers. */
+  broker?: { url: string; index: number; count: number; switches: number };
+  /** This calendar month's bytes on the uplink socket (UTC month, kept across restarts), its projection and the budget. */
+  bytes?: UplinkBytesView;
+}
+
+export interface UplinkBytesView {
+  month: string;
+  /** By cause: telemetry, backlog, status, events, commands, control (docs/metered.md). */
+  sent: Record<string, number>;
+  received: Record<string, number>;
+  total: number;
+  projected: number;
+  monthlyBytes: number | null;
+  /** 1: not throttled; above 1, how many times longer telemetry batches wait. */
+  stretch: number;
 }
 
 export interface OutboxView {

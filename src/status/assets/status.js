@@ -157,9 +157,21 @@
       } else out.push(el('p', { class: 'state warn dot big', text: 'Link to broker: connecting…' }));
       out.push(el('p', {}, 'Last delivery confirmed by the broker: ',
         u.lastPubackAt ? `${since(u.lastPubackAt)} (answered in ${count(u.lastPubackMs)} ms)` : 'none yet'));
-      out.push(el('p', { class: 'muted', text: `Broker ${u.url} · reconnects since start: ${count(u.reconnects)}` }));
+      const b = u.broker;
+      const which = b && b.count > 1 ? ` (${b.index === 0 ? 'the primary' : `broker ${b.index + 1} of ${b.count}, not the primary`}${b.switches ? `, ${count(b.switches)} moves between brokers` : ''})` : '';
+      out.push(el('p', { class: 'muted', text: `Broker ${b ? b.url : u.url}${which} · reconnects since start: ${count(u.reconnects)}` }));
+      if (u.bytes) out.push(monthBytes(u.bytes));
     }
     $('uplink').replaceChildren(...out);
+  }
+  // The month's bytes on the link (a metered link is paid by the megabyte) and where the month is heading.
+  function monthBytes(m) {
+    const sum = (o) => Object.values(o).reduce((a, n) => a + n, 0);
+    const over = m.monthlyBytes !== null && m.projected > m.monthlyBytes;
+    const text = `This month (${m.month}): ${bytes(m.total)} on the link (${bytes(sum(m.sent))} sent, ${bytes(sum(m.received))} received), `
+      + `about ${bytes(m.projected)} by the month's end${m.monthlyBytes !== null ? ` of a ${bytes(m.monthlyBytes)} budget` : ''}`
+      + (m.stretch > 1 ? `: over budget, telemetry batches wait ${m.stretch} times longer` : '');
+    return el('p', { class: over ? 'warn' : '', 'data-month-bytes': '' }, text);
   }
   function renderOutbox(s) {
     const o = s.outbox;
