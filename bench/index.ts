@@ -19,6 +19,7 @@ const SCENARIOS: Record<string, () => Promise<{ run(): Promise<string> }>> = {
   nodered: () => import('./nodered.js'),
   commands: () => import('./commands.js'),
   compression: () => import('./compression.js'),
+  sparkplug: () => import('./sparkplug.js'),
 };
 
 const args = process.argv.slice(2);
