@@ -54,7 +54,8 @@ describe.skipIf(skip)('the page tools through the gateway guard, against pymodbu
   const levelAlarm = () => gateway.processor.alarmStates().find((a) => a.point === 'level' && a.alarm === 'high')!;
 
   beforeAll(async () => {
-    device = await startPymodbus({ holding: new Array(20).fill(0) });
+    // Units 3 and 7 answer too, for the scan.
+    device = await startPymodbus({ holding: new Array(20).fill(0), units: [{ unit: 3, holding: [1] }, { unit: 7, holding: [2] }] });
     const dir = tempDir('status-tools');
     const config = configSchema.parse({
       gateway: { id: 'tools-gw', dataDir: join(dir, 'data'), clock: { trust: 'always' } },
@@ -163,7 +164,7 @@ describe.skipIf(skip)('the page tools through the gateway guard, against pymodbu
     await device.set('holding', 0, [0]);
   });
 
-  it('reads registers and scans units on the live bus', async () => {
+  it('reads a float in each word order and scans the units pymodbus answers for, on the live bus', async () => {
     await device.set('holding', 4, [0x4148, 0x0000]);
     const read = await postJson('/api/tools/read', { bus: 'plc', unit: 1, fc: 3, address: 4, count: 1, type: 'float32', order: 'ABCD' });
     expect(read.body).toMatchObject({ status: 'done', result: { values: [12.5], registers: [0x4148, 0] } });
@@ -171,7 +172,14 @@ describe.skipIf(skip)('the page tools through the gateway guard, against pymodbu
     expect(bad.status).toBe(400);
     expect(bad.body.message).toMatch(/"count" must be a whole number from 1 to 125/);
     expect((await postJson('/api/tools/read', { bus: 'nope', unit: 1 })).status).toBe(404);
-    const started = await postJson('/api/tools/scan', { bus: 'plc', from: 1, to: 4, timeoutMs: 100 });
+    // 12.5 laid out in each word order by hand (0x41 0x48 0x00 0x00 big-endian), read back in that order.
+    const layouts: Record<string, number[]> = { ABCD: [0x4148, 0x0000], CDAB: [0x0000, 0x4148], BADC: [0x4841, 0x0000], DCBA: [0x0000, 0x4841] };
+    for (const [i, [order, words]] of Object.entries(layouts).entries()) {
+      await device.set('holding', 12 + 2 * i, words);
+      const r = await postJson('/api/tools/read', { bus: 'plc', unit: 1, fc: 3, address: 12 + 2 * i, count: 1, type: 'float32', order });
+      expect(r.body, order).toMatchObject({ status: 'done', result: { values: [12.5], registers: words } });
+    }
+    const started = await postJson('/api/tools/scan', { bus: 'plc', from: 1, to: 8, timeoutMs: 100 });
     expect(started.status).toBe(202);
     expect((await postJson('/api/tools/scan', { bus: 'plc', from: 1, to: 4 })).status).toBe(409);
     const done = await eventually(async () => {
@@ -179,8 +187,8 @@ describe.skipIf(skip)('the page tools through the gateway guard, against pymodbu
       const job = (await res.json()) as Record<string, any>;
       return job.state === 'running' ? undefined : job;
     }, 'the scan ended');
-    expect(done).toMatchObject({ state: 'done', tried: 4, total: 4 });
-    expect(done.found.map((f: { unit: number }) => f.unit)).toEqual([1]);
+    expect(done).toMatchObject({ state: 'done', tried: 8, total: 8 });
+    expect(done.found.map((f: { unit: number }) => f.unit)).toEqual([1, 3, 7]);
     expect((await fetch(`${url}/api/tools/scan?bus=plc&token=${TOKEN}`)).status).toBe(401);
   });
 
