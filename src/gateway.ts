@@ -237,7 +237,8 @@ export function startGateway(initial: Config, logger: Logger, options: GatewayOp
     for (const bus of buses) {
       for (const h of bus.health()) {
         if (h.state === 'unknown') continue;
-        const alive = h.state === 'ok';
+        // A device on a bus whose link is down does not answer either, whatever its last poll said.
+        const alive = h.state === 'ok' && bus.linkState === 'connected';
         const was = answering.get(h.device);
         answering.set(h.device, alive);
         if (was !== undefined && was !== alive) uplink?.deviceState(h.device, alive);

@@ -57,7 +57,8 @@ function action(alarms: Command, name: 'ack' | 'shelve' | 'unshelve', summary: s
     .option('--note <text>', 'a note for the audit')
     .option('--by <name>', 'who, for the audit (default: $USER@local)')
     .option('--id <id>', 'command id (default: a new UUID)')
-    .option('--json', 'print the result as JSON');
+    .option('--json', 'print the result as JSON')
+    .addHelpText('after', `\nExample:\n  fieldgate alarms ${name} -c /etc/fieldgate/config.yaml --device face_gas --point ch4 --alarm stop_drilling${name === 'shelve' ? ' --duration 3600' : ''}${name === 'ack' ? ' --note "crew out"' : ''}`);
   return cmd;
 }
 
@@ -79,6 +80,7 @@ Examples:
     .option('-c, --config <file>', 'configuration file of the running gateway')
     .option('--data-dir <dir>', 'instead of -c: the running gateway\'s data directory (the demo: ./data/demo)')
     .option('--json', 'print JSON')
+    .addHelpText('after', '\nExample:\n  fieldgate alarms list -c /etc/fieldgate/config.yaml')
     .action(async (f: { config?: string; dataDir?: string; json?: boolean }) => {
       const { dataDir } = gatewayOf(f);
       let rows: AlarmRow[];

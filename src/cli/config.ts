@@ -63,6 +63,7 @@ Examples:
     .command('keygen')
     .summary('make an Ed25519 key pair: config.key (keep it in the office) and config.pub (for each gateway)')
     .requiredOption('--out <dir>', 'directory to write config.key and config.pub into')
+    .addHelpText('after', '\nExample:\n  fieldgate config keygen --out /secure/office')
     .action((f: { out: string }) => {
       const keyFile = join(f.out, 'config.key');
       const pubFile = join(f.out, 'config.pub');
@@ -78,6 +79,7 @@ Examples:
     .argument('<file>', 'the configuration file')
     .requiredOption('--key <file>', 'the Ed25519 private key (PEM)')
     .option('--config-version <n>', 'version number, greater than the applied one (default: seconds since 1970)')
+    .addHelpText('after', '\nExample:\n  fieldgate config sign village-7.yaml --key /secure/office/config.key > village-7.json')
     .action((file: string, f: { key: string; configVersion?: string }) => {
       process.stdout.write(`${envelopeOf(file, f.key, versionFlag(f.configVersion))}\n`);
     });
@@ -92,6 +94,7 @@ Examples:
     .option('--config-version <n>', 'version number, greater than the applied one (default: seconds since 1970)')
     .option('--username <u>', 'broker user')
     .option('--wait <s>', 'seconds to wait for the gateway to report (0: do not wait)', '0')
+    .addHelpText('after', '\nExample:\n  fieldgate config push mqtts://broker.example.net village-7.yaml --gateway village-7 --prefix water --key /secure/office/config.key --wait 180')
     .action(async (broker: string, file: string, f: { gateway: string; key: string; prefix: string; configVersion?: string; username?: string; wait: string }) => {
       const version = versionFlag(f.configVersion);
       const envelope = envelopeOf(file, f.key, version);
@@ -127,6 +130,7 @@ Examples:
     .summary('the pushed versions kept on this gateway and which one runs')
     .requiredOption('-c, --config <file>', 'configuration file of the gateway')
     .option('--json', 'print JSON')
+    .addHelpText('after', '\nExample:\n  fieldgate config history -c /etc/fieldgate/config.yaml')
     .action((f: { config: string; json?: boolean }) => {
       const c = loadConfig(f.config);
       const store = ConfigStore.forDataDir(c.gateway.dataDir);
@@ -146,6 +150,7 @@ Examples:
     .summary('run a kept version again (0: the file on the device), through the running gateway, on probation')
     .requiredOption('-c, --config <file>', 'configuration file of the running gateway')
     .requiredOption('--to <version>', 'a version from `fieldgate config history`, or 0')
+    .addHelpText('after', '\nExample:\n  fieldgate config rollback -c /etc/fieldgate/config.yaml --to 1796640000')
     .action(async (f: { config: string; to: string }) => {
       const c = loadConfig(f.config);
       const version = Number(f.to);
