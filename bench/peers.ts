@@ -105,14 +105,14 @@ export interface Broker {
  * Mosquitto on a random port. `max_queued_messages 0` (no limit): a subscriber slower than the drain must
  * receive every message late rather than have the broker drop the excess, which would void the count.
  */
-export async function startMosquitto(): Promise<Broker> {
+export async function startMosquitto(extra: readonly string[] = []): Promise<Broker> {
   const exe = which('mosquitto');
   if (!exe) throw new Error('mosquitto not found on PATH (Debian package mosquitto)');
   const dir = mkdtempSync(join(tmpdir(), 'fieldgate-bench-mosquitto-'));
   const conf = join(dir, 'mosquitto.conf');
   for (let attempt = 0; ; attempt++) {
     const port = await freePort();
-    const lines = ['persistence false', 'max_queued_messages 0', 'log_dest stderr', 'log_type error', 'log_type warning'];
+    const lines = ['persistence false', 'max_queued_messages 0', 'log_dest stderr', 'log_type error', 'log_type warning', ...extra];
     if (process.getuid?.() === 0) lines.push(`user ${userInfo().username}`);
     lines.push(`listener ${port} 127.0.0.1`, 'allow_anonymous true');
     writeFileSync(conf, `${lines.join('\n')}\n`);
