@@ -35,6 +35,8 @@ export function sessionOptions(config: Config, profile?: UplinkProfile): Session
     connectTimeoutMs: u.connectTimeoutMs,
     reconnectMinMs: u.reconnectMinMs,
     reconnectMaxMs: u.reconnectMaxMs,
+    // A birth kept retained across a quick reconnect needs the will held back as long (docs/payload.md "Status").
+    ...(wire.retainedBirth ? { willDelayS: u.keepaliveS } : {}),
     will: () => wire.will(),
   };
 }

@@ -69,6 +69,11 @@ export interface UplinkProfile {
   will(): Outgoing;
   /** Published after connecting and before any data, and again when the point list grows. */
   birth(ctx: BirthContext): Outgoing[];
+  /**
+   * The birth is one retained message that stays valid while its context is unchanged: the uplink does not send
+   * it again on a resumed session (the will unsent) when its context is the one last acknowledged on that broker.
+   */
+  readonly retainedBirth?: boolean;
   /** The last message of a clean stop. */
   offline(): Outgoing;
   /** Samples rows[start, end), whose seqs are consecutive; `backlog` tells rows stored while the link was down. */

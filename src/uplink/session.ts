@@ -46,6 +46,12 @@ export interface SessionOptions {
   will: SessionWill | (() => SessionWill);
   /** For the backoff's jitter (tests). */
   random?: () => number;
+  /**
+   * MQTT 5 only: keep the session and delay the will this many seconds after a lost connection (session expiry
+   * = will delay), so a reconnect within them finds the session (CONNACK sessionPresent) and the will unsent:
+   * the retained birth is still ours (`resumed`). 0 or absent: a clean start every time, the will at once.
+   */
+  willDelayS?: number;
 }
 
 export type SessionState = 'connecting' | 'connected' | 'disconnected' | 'closed';
@@ -71,6 +77,11 @@ export class MqttSession extends EventEmitter {
   generation = 0;
   connectedSince: number | undefined;
   reconnects = 0;
+  /**
+   * This connection found the session of the last one on the same broker (MQTT 5 sessionPresent with a will
+   * delay): the broker has not published the will, so what the last connection left retained is unchanged.
+   */
+  resumed = false;
   /** Bytes of this session's packets by cause and of its sockets (budget.ts). */
   readonly meter = new DataMeter();
   /** The socket under MQTT (under TLS with mqtts://) and how much of its counters the meter has. */
@@ -133,13 +144,17 @@ export class MqttSession extends EventEmitter {
       socket.on('error', () => {});
       this.raw = { socket, written: 0, read: 0 };
     } else this.raw = undefined;
+    const delayS = this.willDelayS;
     return {
       ...(socket ? { socket, ...(this.tlsSession ? { session: this.tlsSession } : {}) } : {}),
       clientId: o.clientId,
       username: o.username,
       password: o.password,
       protocolVersion: o.protocolVersion,
-      clean: true,
+      // With a will delay the session outlives a lost connection as long as the delay (MQTT 5 3.1.3.2.2): the
+      // will goes at the earlier of the two, so a session still present at the next CONNECT proves it did not.
+      clean: delayS === 0,
+      ...(delayS > 0 ? { properties: { sessionExpiryInterval: delayS } } : {}),
       keepalive: o.keepaliveS,
       connectTimeout: o.connectTimeoutMs,
       reconnectPeriod: 0,
@@ -150,8 +165,13 @@ export class MqttSession extends EventEmitter {
       cert: o.cert,
       key: o.key,
       rejectUnauthorized: !o.insecure,
-      will: willOf(o.will),
+      will: willOf(o.will, delayS),
     };
+  }
+
+  /** The will delay and session expiry in use: only on MQTT 5. */
+  private get willDelayS(): number {
+    return this.opts.protocolVersion === 5 ? Math.max(0, Math.floor(this.opts.willDelayS ?? 0)) : 0;
   }
 
   private dial(): void {
@@ -167,8 +187,9 @@ export class MqttSession extends EventEmitter {
     let up = false;
     let lastError: unknown;
     let disconnect: IDisconnectPacket | undefined;
-    client.on('connect', () => {
+    client.on('connect', (connack) => {
       up = true;
+      const resumed = this.willDelayS > 0 && connack.sessionPresent === true;
       // Nagle would hold the short tail of a PUBLISH until the broker ACKs the segments before it, and a
       // delayed ACK then stalls the in-flight window for tens of milliseconds.
       (client.stream as { setNoDelay?: (on: boolean) => void } | undefined)?.setNoDelay?.(true);
@@ -177,6 +198,7 @@ export class MqttSession extends EventEmitter {
       void this.resubscribe(client).then((ok) => {
         if (!ok || this.client !== client) return;
         this.generation++;
+        this.resumed = resumed;
         this.connectedSince = Date.now();
         this.brokers.connected();
         this.log.info({ url: this.url, clientId: this.opts.clientId, ...(this.brokers.urls.length > 1 ? { broker: this.brokers.index } : {}) }, 'MQTT connected');
@@ -370,7 +392,10 @@ function isNoSubscription(err: Error): boolean {
   return /no subscription/i.test(err.message) || (err as { code?: number }).code === 17;
 }
 
-function willOf(will: SessionOptions['will']): IClientOptions['will'] {
+function willOf(will: SessionOptions['will'], delayS: number): IClientOptions['will'] {
   const w = typeof will === 'function' ? will() : will;
-  return { topic: w.topic, payload: typeof w.payload === 'string' ? Buffer.from(w.payload) : w.payload, qos: w.qos ?? 1, retain: w.retain ?? true };
+  return {
+    topic: w.topic, payload: typeof w.payload === 'string' ? Buffer.from(w.payload) : w.payload, qos: w.qos ?? 1, retain: w.retain ?? true,
+    ...(delayS > 0 ? { properties: { willDelayInterval: delayS } } : {}),
+  };
 }

@@ -22,6 +22,8 @@ export interface Session {
   readonly generation: number;
   /** The broker in use or dialled next (uplink.urls): its URL without credentials, its index (0: the primary), moves between brokers. */
   readonly broker?: { url: string; index: number; switches: number };
+  /** This connection found the last one's session on the same broker and its will unsent (MQTT 5 will delay): its retained messages stand. */
+  readonly resumed?: boolean;
   start(): void;
   /** The bytes sent and received since the last call, by cause (the data budget); absent: not counted. */
   takeBytes?(): { sent: ByCause; received: ByCause };

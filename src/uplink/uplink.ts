@@ -48,6 +48,8 @@ export interface UplinkStats {
   brokerIndex?: number;
   /** Moves from one broker to another (failovers and returns to the primary). */
   brokerSwitches?: number;
+  /** Births published, and births not sent again because the retained one stood (a resumed session, or a reload that changed nothing). */
+  births?: { sent: number; kept: number };
   /** This calendar month's bytes on the uplink socket by cause (UTC month; kept across restarts), and the budget. */
   bytes?: { month: string; sent: ByCause; received: ByCause; total: number; projected: number; monthlyBytes?: number; stretch: number };
 }
@@ -100,6 +102,8 @@ export class Uplink {
   private idleWaiters: Array<() => void> = [];
   private droppedCheckedAt = 0;
   private birthSeries = 0;
+  /** Per broker (index in uplink.urls): what the birth last acknowledged there was made of (birthKey). */
+  private readonly birthOn = new Map<number, string>();
   /** PUBACKed seq ranges not yet deleted from the outbox (adjacent ones merged), and how many PUBACKs they hold. */
   private acks: Array<[number, number]> = [];
   private ackedMessages = 0;
@@ -112,6 +116,8 @@ export class Uplink {
   private budgetTimer: TimerHandle | undefined;
   /** 1, or how many times longer batches wait and slower the backlog drains while the month's projection is over budget. */
   private stretch = 1;
+  /** rebirth() was asked: the next birth goes whatever the broker holds. */
+  private rebirthAsked = false;
 
   constructor(private readonly deps: UplinkDeps) {
     this.profile = deps.profile ?? fieldgateProfile({ gatewayId: deps.gatewayId, topicPrefix: deps.config.topicPrefix, format: deps.config.format, compression: deps.config.compression });
@@ -186,18 +192,36 @@ export class Uplink {
     this.scheduleBudget();
   }
 
-  /** Publishes the birth again: the point list changed (a configuration reload). */
+  /** Publishes the birth again: the point list changed (a configuration reload); not when its context is the one the broker holds. */
   refreshBirth(): void {
     if (!this.deps.session.connected) return;
-    this.publishBirth().catch((err) => this.log.warn(`cannot publish the birth status: ${(err as Error).message}`));
+    this.publishBirth(true).catch((err) => this.log.warn(`cannot publish the birth status: ${(err as Error).message}`));
   }
 
-  /** The birth carries the point dictionary; remember how far it reaches so a newer point triggers a new one. */
-  private publishBirth(): Promise<void> {
+  /**
+   * The birth carries the point dictionary; remember how far it reaches so a newer point triggers a new one.
+   * `mayKeep`: the retained birth on this broker stands (a resumed session or the same connection), so a birth
+   * of the same context is not sent again (profile.retainedBirth; docs/payload.md "Status").
+   */
+  private publishBirth(mayKeep: boolean): Promise<void> {
     let max = 0;
     for (const s of this.deps.outbox.series()) if (s.id > max) max = s.id;
     this.birthSeries = max;
-    return Promise.all(this.profile.birth(this.deps.birth()).map((m) => this.publish(m))).then(() => {});
+    const ctx = this.deps.birth();
+    const broker = this.deps.session.broker?.index ?? 0;
+    const key = birthKey(ctx);
+    const births = (this.stats.births ??= { sent: 0, kept: 0 });
+    if (this.profile.retainedBirth && mayKeep && this.birthOn.get(broker) === key) {
+      births.kept++;
+      return Promise.resolve();
+    }
+    // Until this one is acknowledged, the broker may hold either: the next connect sends it again.
+    this.birthOn.delete(broker);
+    births.sent++;
+    const generation = this.deps.session.generation;
+    return Promise.all(this.profile.birth(ctx).map((m) => this.publish(m))).then(() => {
+      if (this.deps.session.generation === generation) this.birthOn.set(broker, key);
+    });
   }
 
   /** Resolves when nothing is left to send or in flight, or after timeoutMs. */
@@ -237,6 +261,7 @@ export class Uplink {
   rebirth(): void {
     if (!this.deps.session.connected) return;
     this.generation = -1;
+    this.rebirthAsked = true;
     void this.onConnected();
   }
 
@@ -267,8 +292,11 @@ export class Uplink {
     // A profile waiting for its host (Sparkplug primary host) sends nothing, births included, until it is ready.
     if (this.profile.ready && !this.profile.ready()) return;
     this.round++;
+    // A lost connection fires the will (offline, retained) unless the session was resumed within the will delay.
+    const forced = this.rebirthAsked;
+    this.rebirthAsked = false;
     try {
-      await this.publishBirth();
+      await this.publishBirth(!forced && session.resumed === true);
     } catch (err) {
       this.log.warn(`cannot publish the birth status: ${(err as Error).message}`);
       return;
@@ -501,6 +529,11 @@ export class Uplink {
       () => {},
     );
   }
+}
+
+/** What a birth says, but for its time: two births of one key are the same birth (docs/payload.md "Status"). */
+export function birthKey(ctx: BirthContext): string {
+  return JSON.stringify([ctx.version, ctx.configHash, ctx.epoch, ctx.points]);
 }
 
 export { birthStatus, offlineStatus, withSeq } from './messages.js';

@@ -75,6 +75,8 @@ export function fieldgateProfile(o: FieldgateProfileOptions): FieldgateProfile {
     topics,
     will: () => ({ topic: topics.status, payload: offlineStatus('lost'), qos: 1, retain: true }),
     birth: (ctx) => [{ topic: topics.status, payload: birthStatus({ gatewayId: g, ...ctx }), qos: 1, retain: true }],
+    // The status is the only birth, retained, and made of the context alone (docs/payload.md "Status").
+    retainedBirth: true,
     offline: () => ({ topic: topics.status, payload: offlineStatus('shutdown'), qos: 1, retain: true }),
     samples: (epoch, rows, start, end) => {
       const text = o.format === 'compact' ? encodeCompactSeries(g, epoch, rows, start, end) : encodeJson(g, epoch, rows.slice(start, end).map((r) => ({ ...r, pointIndex: r.series })));
