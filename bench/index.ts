@@ -14,6 +14,8 @@ const SCENARIOS: Record<string, () => Promise<{ run(): Promise<string> }>> = {
   'uplink-drain': () => import('./uplink-drain.js'),
   e2e: () => import('./e2e.js'),
   latency: () => import('./latency.js'),
+  alarm: () => import('./alarm.js'),
+  'tags-10k': () => import('./tags-10k.js'),
   footprint: () => import('./footprint.js'),
   'payload-bytes': () => import('./payload-bytes.js'),
   nodered: () => import('./nodered.js'),

@@ -44,17 +44,19 @@ function rng(seed: number): () => number {
 }
 
 /**
- * Raw device entries for 1,000 points on 4 units: 10 % coils, 10 % discrete inputs, the rest holding and input
+ * Raw device entries for 1,000 points on 4 units (or `count` units of `perDevice` points; the first 4 units of
+ * 250 are always the same): 10 % coils, 10 % discrete inputs, the rest holding and input
  * registers as uint16/int16 (scaled), uint32/int32, float32 in both word orders, and status words split into
  * flags. Some addresses are skipped, a few by more than maxGap, so plans have gaps and splits like real maps.
  */
-export function syntheticDevices(bus: string, pollIntervalMs: number): Record<string, unknown>[] {
+export function syntheticDevices(bus: string, pollIntervalMs: number, count = SYNTH_DEVICES, perDevice = SYNTH_POINTS_PER_DEVICE): Record<string, unknown>[] {
+  if (count > SYNTH_MAX_UNITS) throw new Error(`the synthetic map has at most ${SYNTH_MAX_UNITS} units`);
   const r = rng(1000);
   const devices: Record<string, unknown>[] = [];
-  for (let d = 0; d < SYNTH_DEVICES; d++) {
+  for (let d = 0; d < count; d++) {
     const next: Record<number, number> = { 1: 0, 2: 0, 3: 0, 4: 0 };
     const points: Record<string, unknown>[] = [];
-    while (points.length < SYNTH_POINTS_PER_DEVICE) {
+    while (points.length < perDevice) {
       const x = r();
       const fc = x < 0.1 ? 1 : x < 0.2 ? 2 : x < 0.5 ? 4 : 3;
       const skip = r() < 0.15 ? Math.floor(r() * (r() < 0.25 ? 40 : 8)) : 0;
@@ -67,7 +69,7 @@ export function syntheticDevices(bus: string, pollIntervalMs: number): Record<st
       }
       const t = r();
       if (t < 0.08) {
-        for (let bit = 0; bit < 3 && points.length < SYNTH_POINTS_PER_DEVICE; bit++) points.push({ id: id(), fc, address, bit });
+        for (let bit = 0; bit < 3 && points.length < perDevice; bit++) points.push({ id: id(), fc, address, bit });
         next[fc] = address + 1;
         continue;
       }
@@ -81,8 +83,13 @@ export function syntheticDevices(bus: string, pollIntervalMs: number): Record<st
   return devices;
 }
 
-/** A unit that answers any address with a fixed word (below 0x4000, so every float decodes to a finite value). */
+/**
+ * A unit that answers any address with a fixed word (below 0x4000, so every float decodes to a finite value),
+ * unless a holding register was set (`set`, the alarm benchmark's register change).
+ */
 class AnyAddress extends UnitMap {
+  readonly holding = new Map<number, number>();
+
   constructor(private readonly unit: number) {
     super([]);
   }
@@ -92,7 +99,8 @@ class AnyAddress extends UnitMap {
     const values: number[] = new Array(count);
     for (let i = 0; i < count; i++) {
       const a = address + i;
-      values[i] = bits ? Number((a + this.unit) % 3 === 0) : (a * 31 + this.unit * 977) & 0x3fff;
+      const set = table === 'holding' ? this.holding.get(a) : undefined;
+      values[i] = set ?? (bits ? Number((a + this.unit) % 3 === 0) : (a * 31 + this.unit * 977) & 0x3fff);
     }
     return { ok: true, values };
   }
@@ -100,6 +108,19 @@ class AnyAddress extends UnitMap {
   override write(): MapResult {
     return { ok: true, values: [] };
   }
+}
+
+/**
+ * Units 1 to SYNTH_MAX_UNITS answer as the synthetic map; unit ALARM_UNIT has the register the alarm benchmark sets
+ * (holding 0, 0 at start).
+ */
+export const SYNTH_MAX_UNITS = 64;
+export const ALARM_UNIT = 200;
+
+function alarmUnit(): AnyAddress {
+  const map = new AnyAddress(ALARM_UNIT);
+  map.holding.set(0, 0);
+  return map;
 }
 
 /** Simulator scenario for the synthetic map: units 1-4, every address of every table mapped. */
@@ -110,7 +131,10 @@ export function syntheticScenario(): Scenario {
     notes: [],
     event: 'burst',
     eventDescription: 'none',
-    units: Array.from({ length: SYNTH_DEVICES }, (_, i) => ({ id: i + 1, name: `synth${i + 1}`, map: new AnyAddress(i + 1) })),
+    units: [
+      ...Array.from({ length: SYNTH_MAX_UNITS }, (_, i) => ({ id: i + 1, name: `synth${i + 1}`, map: new AnyAddress(i + 1) })),
+      { id: ALARM_UNIT, name: 'alarm', map: alarmUnit() },
+    ],
     eventActive: false,
     setEvent: () => {},
   };
@@ -220,9 +244,18 @@ async function serve(workload: Workload | 'bare'): Promise<void> {
     process.stdin.once('end', () => process.exit(0));
     return;
   }
-  const sim = await startSimulator({ scenario: scenarioFor(workload), tcp: { host: '127.0.0.1', port: 0 }, seed: 1 });
+  const scenario = scenarioFor(workload);
+  const sim = await startSimulator({ scenario, tcp: { host: '127.0.0.1', port: 0 }, seed: 1 });
   process.stdout.write(`READY ${sim.tcpPort}\n`);
-  process.stdin.resume();
+  // `set UNIT ADDRESS VALUE` on stdin sets a holding register of the synthetic map and answers `SET <ms since the epoch>`.
+  const units = typeof scenario === 'string' ? [] : scenario.units;
+  createInterface({ input: process.stdin }).on('line', (line) => {
+    const m = /^set (\d+) (\d+) (\d+)$/.exec(line.trim());
+    const map = m && units.find((u) => u.id === Number(m[1]))?.map;
+    if (!m || !(map instanceof AnyAddress)) return;
+    map.holding.set(Number(m[2]), Number(m[3]));
+    process.stdout.write(`SET ${Date.now()}\n`);
+  });
   process.stdin.once('end', () => void sim.close().then(() => process.exit(0)));
 }
 

@@ -16,10 +16,14 @@ export interface RunningGateway {
   stop(): Promise<void>;
 }
 
-/** `nodeArgs` go to node before the entry (the shipped bundle, or the sources through tsx). */
-export function startFieldgate(o: Omit<FieldgateFileOptions, 'dataDir'>, nodeArgs: string[] = [], entry: Entry = shipped()): RunningGateway {
+/**
+ * `nodeArgs` go to node before the entry (the shipped bundle, or the sources through tsx); `prepare` gets the data
+ * directory before the gateway starts (a backlog written into its outbox).
+ */
+export function startFieldgate(o: Omit<FieldgateFileOptions, 'dataDir'>, nodeArgs: string[] = [], entry: Entry = shipped(), prepare?: (dataDir: string) => void): RunningGateway {
   const dir = mkdtempSync(join(tmpdir(), 'fieldgate-bench-gw-'));
   const file = join(dir, 'config.yaml');
+  prepare?.(join(dir, 'data'));
   writeFileSync(file, fieldgateYaml({ ...o, dataDir: join(dir, 'data') }));
   const child = spawnChild(process.execPath, [...nodeArgs, ...entry.args, 'run', '-c', file, '--log-level', 'warn'], 'keep', entry.env);
   return {

@@ -29,6 +29,10 @@ export interface System {
 
 export interface LaunchOptions {
   sim: Sim;
+  /** fieldgate only: more simulators, the devices' connections spread over `sim` and these in turn. */
+  moreSims?: Sim[];
+  /** fieldgate only: units x points instead of the 1,000-point map (workload.ts). */
+  scale?: { devices: number; pointsPerDevice: number };
   broker: Broker;
   pollIntervalMs: number;
   busPerDevice?: boolean;
@@ -42,6 +46,8 @@ export interface LaunchOptions {
   entry?: Entry;
   /** Node-RED only: extra environment for its process (fieldgate's comes with its entry). */
   env?: Record<string, string>;
+  /** How long to wait for the first values at the subscriber (30 s). */
+  firstValuesMs?: number;
 }
 
 const base = `${TOPIC_PREFIX}/${GATEWAY_ID}`;
@@ -50,12 +56,21 @@ export async function launch(name: SystemName, o: LaunchOptions): Promise<System
   if (name === 'fieldgate') {
     const sub = await Subscriber.connect(o.broker.url, 'fieldgate', [`${base}/telemetry`, `${base}/status`, `${base}/events`]);
     const gw = startFieldgate(
-      { simPort: o.sim.port, brokerUrl: o.broker.url, pollIntervalMs: o.pollIntervalMs, busPerDevice: o.busPerDevice ?? true, format: o.format, uplink: o.uplink },
+      {
+        simPort: o.sim.port,
+        simPorts: o.moreSims?.length ? [o.sim, ...o.moreSims].map((x) => x.port) : undefined,
+        scale: o.scale,
+        brokerUrl: o.broker.url,
+        pollIntervalMs: o.pollIntervalMs,
+        busPerDevice: o.busPerDevice ?? true,
+        format: o.format,
+        uplink: o.uplink,
+      },
       o.nodeArgs,
       o.entry,
     );
     const sys: System = { name, pid: gw.pid, sub, output: gw.child.output, exited: gw.child.exited, stop: async () => (await gw.stop(), await sub.close()) };
-    return firstValues(sys);
+    return firstValues(sys, o.firstValuesMs);
   }
   if (!o.nodered) throw new Error('Node-RED is not installed');
   const sub = await Subscriber.connect(o.broker.url, 'nodered', [`${base}/+/+`]);
@@ -64,13 +79,13 @@ export async function launch(name: SystemName, o: LaunchOptions): Promise<System
   return firstValues(sys);
 }
 
-async function firstValues(sys: System): Promise<System> {
-  const deadline = Date.now() + 30_000;
+async function firstValues(sys: System, withinMs = 30_000): Promise<System> {
+  const deadline = Date.now() + withinMs;
   while (sys.sub.counts.values === 0 && Date.now() < deadline) await sleep(50);
   if (sys.sub.counts.values === 0) {
     const out = sys.output();
     await sys.stop();
-    throw new Error(`${sys.name}: no values at the subscriber within 30 s: ${out.slice(-1500)}`);
+    throw new Error(`${sys.name}: no values at the subscriber within ${withinMs / 1000} s: ${out.slice(-1500)}`);
   }
   return sys;
 }
@@ -87,6 +102,8 @@ export interface Measured {
   rssMean: number;
   rssMax: number;
   rssHalves: [number, number];
+  /** VmRSS every second over the window, MiB. */
+  rssSeries: number[];
   anonRss: number;
   peakRss: number;
   messages: number;
@@ -134,6 +151,7 @@ export async function measure(systems: System[], seconds: number, others: Record
         rssMean: r.mean(),
         rssMax: r.max(),
         rssHalves: [r.mean(0, half), r.mean(half)],
+        rssSeries: r.series,
         anonRss: anonRssMiB(s.pid),
         peakRss: peakRssMiB(s.pid),
         messages: c.messages - start[i]!.messages,

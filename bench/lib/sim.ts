@@ -13,6 +13,8 @@ export interface Sim {
   kind: SimKind;
   port: number;
   pid: number;
+  /** Sets a holding register of the synthetic map; resolves with the simulator's clock (ms since the epoch) at the change. */
+  set(unit: number, address: number, value: number): Promise<number>;
   stop(): Promise<void>;
 }
 
@@ -23,9 +25,12 @@ export async function startSim(kind: SimKind): Promise<Sim> {
   const exited = new Promise<void>((done) => child.once('exit', () => done()));
   const kill = () => child.pid && child.exitCode === null && process.kill(child.pid, 'SIGKILL');
   process.once('exit', kill);
+  const setWaiters: Array<(at: number) => void> = [];
   const port = await new Promise<number>((ok, fail) => {
     const timer = setTimeout(() => fail(new Error('simulator did not start within 20 s')), 20_000);
     createInterface({ input: child.stdout! }).on('line', (line) => {
+      const set = /^SET (\d+)$/.exec(line);
+      if (set) setWaiters.shift()?.(Number(set[1]));
       const m = /^READY (\d+)$/.exec(line);
       if (m) {
         clearTimeout(timer);
@@ -38,6 +43,12 @@ export async function startSim(kind: SimKind): Promise<Sim> {
     kind,
     port,
     pid: child.pid!,
+    set(unit, address, value) {
+      return new Promise((ok) => {
+        setWaiters.push(ok);
+        child.stdin!.write(`set ${unit} ${address} ${value}\n`);
+      });
+    },
     async stop() {
       child.stdin?.end(); // the serve mode's own stop signal; the kill covers a hang
       const late = setTimeout(kill, 3000);

@@ -8,7 +8,7 @@ import { resolvedType } from '../../src/config/points.js';
 import { MIN_POLL_INTERVAL_MS, configSchema, type DeviceConfig, type PointConfig } from '../../src/config/schema.js';
 import { validateConfig } from '../../src/config/validate.js';
 import { compileDevice } from '../../src/sources/modbus/device.js';
-import { syntheticDevices } from '../modbus-tcp.js';
+import { ALARM_UNIT, syntheticDevices } from '../modbus-tcp.js';
 
 export const GATEWAY_ID = 'bench';
 export const TOPIC_PREFIX = 'fieldgate';
@@ -25,19 +25,37 @@ export interface FieldgateFileOptions {
   format?: 'compact' | 'json';
   /** Extra uplink keys (e.g. batch: { maxDelayMs: 0 } for the latency scenario). */
   uplink?: Record<string, unknown>;
+  /** The alarm benchmark's device: unit ALARM_UNIT on its own connection, one register with a high alarm. */
+  alarm?: { pollIntervalMs: number; limit: number };
+  /** Several simulators: bus i (one per device) connects to simPorts[i % length] instead of simPort. */
+  simPorts?: number[];
+  /** Instead of the 1,000-point map: `devices` units of `pointsPerDevice` points each (the 10,000-tag scenario). */
+  scale?: { devices: number; pointsPerDevice: number };
 }
 
-function devices(busPerDevice: boolean, pollIntervalMs: number): Record<string, unknown>[] {
-  return syntheticDevices('sim', pollIntervalMs).map((d) => (busPerDevice ? { ...d, bus: `sim-${String(d.id)}` } : d));
+/** The alarm benchmark's point: holding register 0 of unit ALARM_UNIT. */
+export const ALARM_POINT = { device: 'alarm', point: 'level', unit: ALARM_UNIT, address: 0 } as const;
+
+function devices(busPerDevice: boolean, pollIntervalMs: number, scale?: FieldgateFileOptions['scale']): Record<string, unknown>[] {
+  return syntheticDevices('sim', pollIntervalMs, scale?.devices, scale?.pointsPerDevice).map((d) => (busPerDevice ? { ...d, bus: `sim-${String(d.id)}` } : d));
 }
 
 /** A checked configuration object for the workload, ready to be written as YAML. */
 export function fieldgateConfig(o: FieldgateFileOptions): Record<string, unknown> {
-  const devs = devices(o.busPerDevice, o.pollIntervalMs);
+  const devs = devices(o.busPerDevice, o.pollIntervalMs, o.scale);
+  if (o.alarm) {
+    devs.push({
+      id: ALARM_POINT.device,
+      bus: 'sim-alarm',
+      unit: ALARM_POINT.unit,
+      pollIntervalMs: o.alarm.pollIntervalMs,
+      points: [{ id: ALARM_POINT.point, fc: 3, address: ALARM_POINT.address, alarms: [{ type: 'high', limit: o.alarm.limit }] }],
+    });
+  }
   const busIds = [...new Set(devs.map((d) => String(d.bus)))];
   const raw = {
     gateway: { id: GATEWAY_ID, dataDir: o.dataDir },
-    buses: busIds.map((id) => ({ id, transport: 'tcp', host: '127.0.0.1', port: o.simPort })),
+    buses: busIds.map((id, i) => ({ id, transport: 'tcp', host: '127.0.0.1', port: o.simPorts ? o.simPorts[i % o.simPorts.length] : o.simPort })),
     devices: devs,
     uplink: {
       url: o.brokerUrl,
