@@ -89,6 +89,7 @@ describe.skipIf(skip)('commands against Mosquitto and pymodbus', () => {
   }, 60_000);
 
   afterAll(async () => {
+    if (process.env.FIELDGATE_TEST_DUMP) (await import('node:fs')).writeFileSync(process.env.FIELDGATE_TEST_DUMP, gw?.log() ?? '');
     await gw?.stop();
     await operator?.endAsync();
     await collector?.close();
@@ -169,6 +170,11 @@ describe.skipIf(skip)('commands against Mosquitto and pymodbus', () => {
     await gw.running();
     await collector.until(() => results.has('ret-1'), 20_000, 'answer to the retained command');
     expect(results.get('ret-1')).toMatchObject({ status: 'rejected', reason: expect.stringMatching(/retained/) });
+    expect(await registers(10, 1)).toEqual([250]);
+    // Published retained while the gateway listens: forwarded live, still marked retained (MQTT 5 retain as published).
+    await operator.publishAsync(`${T}/cmd/write`, JSON.stringify({ id: 'ret-2', device: 'pump1', point: 'setpoint', value: 4, ttlS: 600 }), { qos: 1, retain: true });
+    await collector.until(() => results.has('ret-2'), 20_000, 'answer to the live retained command');
+    expect(results.get('ret-2')).toMatchObject({ status: 'rejected', reason: expect.stringMatching(/retained/) });
     expect(await registers(10, 1)).toEqual([250]);
     await operator.publishAsync(`${T}/cmd/write`, '', { qos: 1, retain: true });
   });

@@ -210,7 +210,7 @@ export class MqttSession extends EventEmitter {
       const cause = causeOfTopic(topic);
       this.meter.receive(cause, publishBytes(topic, payload.length, packet.qos === 0 ? 0 : 1, this.opts.protocolVersion === 5, 0));
       if (packet.qos > 0) this.meter.publish(cause, PUBACK_BYTES);
-      // A retained message is one the broker replays at every subscribe: the command guard refuses those.
+      // A message published retained (replayed at every subscribe; with rap also when forwarded): the guard refuses those.
       if (this.client === client) this.emit('message', topic, payload, packet.retain === true);
     });
     client.on('error', (err) => {
@@ -310,12 +310,14 @@ export class MqttSession extends EventEmitter {
     this.subscriptions.set(filter, qos);
     const client = this.client;
     if (!client || this.state !== 'connected') return Promise.resolve();
-    return new Promise((resolve, reject) => client.subscribe(filter, { qos }, (err) => (err ? reject(err) : resolve())));
+    return new Promise((resolve, reject) => client.subscribe(filter, { qos, rap: true }, (err) => (err ? reject(err) : resolve())));
   }
 
   private resubscribe(client: MqttClient): Promise<boolean> {
     if (this.subscriptions.size === 0) return Promise.resolve(true);
-    const filters = Object.fromEntries([...this.subscriptions].map(([f, qos]) => [f, { qos }]));
+    // Retain As Published (MQTT 5): a message published retained keeps its flag also when forwarded live or
+    // queued for a kept session, so the command guard refuses a retained command however it arrives.
+    const filters = Object.fromEntries([...this.subscriptions].map(([f, qos]) => [f, { qos, rap: true }]));
     return new Promise((resolve) =>
       client.subscribe(filters, (err, granted) => {
         const refused = (granted ?? []).filter((g) => g.qos === 128).map((g) => g.topic);
