@@ -137,9 +137,20 @@ export function startGateway(initial: Config, logger: Logger, options: GatewayOp
     alarms: () => processor,
     deliverAlarms: (alarms) => deliver({ samples: [], alarms }),
   });
+  // A result goes out at once, or at the next connect: commands queued for a kept session arrive before the
+  // session counts as connected. Bounded; the audit event in the outbox is the durable record either way.
+  const unsentResults: CommandResult[] = [];
+  const flushResults = () => {
+    while (session?.connected && unsentResults.length > 0) {
+      const m = uplink?.profile.commandResult(unsentResults.shift()!);
+      if (m) session.publish(m.topic, m.payload, m.qos, m.retain).catch(() => {});
+    }
+  };
   const publishResult = (result: CommandResult) => {
-    const m = uplink?.profile.commandResult(result);
-    if (m && session?.connected) session.publish(m.topic, m.payload, m.qos, m.retain).catch(() => {});
+    if (!uplink?.profile.commandResult(result)) return;
+    unsentResults.push(result);
+    if (unsentResults.length > 100) unsentResults.shift();
+    flushResults();
   };
 
   let uplink: Uplink | undefined;
@@ -167,6 +178,7 @@ export function startGateway(initial: Config, logger: Logger, options: GatewayOp
       }),
     });
     const live = uplink;
+    session.on('state', (state) => state === 'connected' && flushResults());
     const invalidLog = new RateLimitedLog(logger.child({ stage: 'commands' }), Date.now);
     routeInbound(session, profile, {
       command: (c, retained) => void guard.handle(c, { retained }).then(publishResult),

@@ -15,6 +15,13 @@ describe('fieldgate cmd/write parsing', () => {
     expect(write({ value: true, by: 'op-7' })).toMatchObject({ command: { value: true, by: 'op-7' } });
   });
 
+  it('bounds the expiry by what is left of the MQTT 5 message expiry (time spent queued at the broker)', () => {
+    const body = json({ id: 'c-1', device: 'pump1', point: 'sp', value: 3.2, ttlS: 30 });
+    expect(parseCommand('write', body, NOW, 5)).toMatchObject({ command: { expiresAt: NOW + 5000 } });
+    expect(parseCommand('write', body, NOW, 300)).toMatchObject({ command: { expiresAt: NOW + 30_000 } });
+    expect(parseCommand('alarm', json({ id: 'a', action: 'ack', device: 'f', point: 'c', alarm: 'h' }), NOW, 7)).toMatchObject({ command: { expiresAt: NOW + 7000 } });
+  });
+
   it('refuses a write without an expiry, naming why, and keeps the id so it can be answered', () => {
     expect(write({ ttlS: undefined })).toEqual({ kind: 'invalid', id: 'c-1', reason: expect.stringMatching(/no expiry.*never run/) });
     expect(write({ expiresAt: NOW })).toMatchObject({ kind: 'invalid', reason: expect.stringMatching(/not both/) });

@@ -75,7 +75,7 @@ describe.skipIf(skip)('commands against Mosquitto and pymodbus', () => {
       uplink: { url: broker.url, topicPrefix: PREFIX, batch: { maxDelayMs: 0 } },
     });
     collector = new Collector(broker.url, {}, PREFIX);
-    operator = mqtt.connect(broker.url, { clientId: 'operator', reconnectPeriod: 300 });
+    operator = mqtt.connect(broker.url, { clientId: 'operator', reconnectPeriod: 300, protocolVersion: 5 });
     operator.on('message', (topic, payload) => {
       if (topic === `${T}/cmd/result`) {
         const r = JSON.parse(payload.toString()) as Record<string, unknown>;
@@ -177,6 +177,26 @@ describe.skipIf(skip)('commands against Mosquitto and pymodbus', () => {
     expect(results.get('ret-2')).toMatchObject({ status: 'rejected', reason: expect.stringMatching(/retained/) });
     expect(await registers(10, 1)).toEqual([250]);
     await operator.publishAsync(`${T}/cmd/write`, '', { qos: 1, retain: true });
+  });
+
+  it('never runs a command that expired while queued in the broker for the gateway, and runs one still valid', async () => {
+    // Killed: the broker keeps the gateway's session (MQTT 5 session expiry = keepaliveS) and queues for it.
+    await gw.stop('SIGKILL');
+    const cmd = (id: string, value: number, expiry: Record<string, number>) => JSON.stringify({ id, device: 'pump1', point: 'setpoint', value, ...expiry });
+    // An absolute expiry that passes while the message waits: delivered at the reconnect, refused as expired.
+    await operator.publishAsync(`${T}/cmd/write`, cmd('q-old', 4, { expiresAt: Date.now() + 1000 }), { qos: 1 });
+    // ttlS with the MQTT 5 message expiry beside it: the broker drops it once it expired, and the gateway
+    // would bound the command by what is left of it.
+    await operator.publishAsync(`${T}/cmd/write`, cmd('q-stale', 4.5, { ttlS: 1 }), { qos: 1, properties: { messageExpiryInterval: 1 } });
+    await operator.publishAsync(`${T}/cmd/write`, cmd('q-fresh', 2, { ttlS: 120 }), { qos: 1 });
+    await new Promise((r) => setTimeout(r, 2500));
+    gw = runGateway(file);
+    await gw.running();
+    await collector.until(() => results.has('q-old') && results.has('q-fresh'), 20_000, 'answers to the queued commands');
+    expect(results.get('q-old')).toMatchObject({ status: 'expired' });
+    expect(results.get('q-fresh')).toMatchObject({ status: 'done', readBack: 2 });
+    expect(results.has('q-stale')).toBe(false);
+    expect(await registers(10, 1)).toEqual([200]);
   });
 
   it('audits every command in order, with nothing lost across a SIGKILL', async () => {

@@ -23,10 +23,10 @@ export function routeInbound(session: Session, profile: UplinkProfile, handlers:
   for (const s of profile.subscriptions()) {
     session.subscribe(s.filter, s.qos).catch((err: Error) => log.warn({ filter: s.filter, err: err.message }, 'subscribe failed; retried at the next connect'));
   }
-  session.on('message', (topic, payload, retained) => {
+  session.on('message', (topic, payload, retained, expiryS) => {
     let parsed: Inbound | readonly Inbound[] | null;
     try {
-      parsed = profile.inbound(topic, payload);
+      parsed = profile.inbound(topic, payload, expiryS === undefined ? undefined : { expiryS });
     } catch (err) {
       // A profile must not throw; if it does, the message is refused, never the daemon.
       parsed = { kind: 'invalid', reason: `cannot parse: ${(err as Error).message}` };

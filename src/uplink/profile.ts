@@ -97,7 +97,11 @@ export interface UplinkProfile {
   /** Topic filters to subscribe (commands, host state); empty when the profile takes nothing in. */
   subscriptions(): Subscription[];
   /** Parses one inbound message; null when the topic is none of this profile's. Never throws. */
-  inbound(topic: string, payload: Buffer): Inbound | readonly Inbound[] | null;
+  /**
+   * `expiryS`: what is left of the message's MQTT 5 Message Expiry Interval (the broker counts it down while
+   * the message waits in a queue): a command never outlives it.
+   */
+  inbound(topic: string, payload: Buffer, meta?: { expiryS?: number }): Inbound | readonly Inbound[] | null;
   /**
    * The answer to a command, published at once (its audit event goes through the outbox); null when the
    * profile has no result message (Sparkplug answers a DCMD with the new value in DDATA).

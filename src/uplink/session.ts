@@ -211,7 +211,7 @@ export class MqttSession extends EventEmitter {
       this.meter.receive(cause, publishBytes(topic, payload.length, packet.qos === 0 ? 0 : 1, this.opts.protocolVersion === 5, 0));
       if (packet.qos > 0) this.meter.publish(cause, PUBACK_BYTES);
       // A message published retained (replayed at every subscribe; with rap also when forwarded): the guard refuses those.
-      if (this.client === client) this.emit('message', topic, payload, packet.retain === true);
+      if (this.client === client) this.emit('message', topic, payload, packet.retain === true, packet.properties?.messageExpiryInterval);
     });
     client.on('error', (err) => {
       lastError = err;

@@ -37,5 +37,6 @@ export interface Session {
   close(last?: { topic: string; payload: string | Buffer; qos?: 0 | 1; retain?: boolean }): Promise<void>;
   on(event: 'state', listener: (state: SessionState, reason?: string) => void): this;
   /** `retained`: the broker delivered a retained message (at subscribe), not one published now. */
-  on(event: 'message', listener: (topic: string, payload: Buffer, retained: boolean) => void): this;
+  /** `expiryS`: the MQTT 5 Message Expiry Interval left when it arrived, when the publisher set one. */
+  on(event: 'message', listener: (topic: string, payload: Buffer, retained: boolean, expiryS?: number) => void): this;
 }

@@ -111,14 +111,22 @@ export function parseAlarm(o: Record<string, unknown>, now: number): AlarmComman
   return c;
 }
 
-/** Parses a message on `cmd/write` or `cmd/alarm` (`which`); never throws. */
-export function parseCommand(which: 'write' | 'alarm', payload: Buffer, now: number): Inbound {
+/**
+ * Parses a message on `cmd/write` or `cmd/alarm` (`which`); never throws. `expiryS`, the MQTT 5 Message
+ * Expiry Interval left at arrival, bounds the command's expiry: ttlS alone counts from receipt and cannot
+ * see how long the message waited at the broker.
+ */
+export function parseCommand(which: 'write' | 'alarm', payload: Buffer, now: number, expiryS?: number): Inbound {
   let id: string | undefined;
   try {
     const o = parseObject(payload);
     if (typeof o.id === 'string' && ID.test(o.id)) id = o.id;
     else fail(`"id" must be a string of 1-128 printable characters without spaces, got ${show(o.id)}`);
     const command: Command = which === 'write' ? parseWrite(o, now) : parseAlarm(o, now);
+    if (expiryS !== undefined && Number.isFinite(expiryS) && expiryS >= 0) {
+      const bound = now + expiryS * 1000;
+      if (command.expiresAt === undefined || command.expiresAt > bound) command.expiresAt = bound;
+    }
     return { kind: 'command', command };
   } catch (err) {
     const reason = err instanceof Invalid ? err.message : `cannot parse: ${(err as Error).message}`;

@@ -93,9 +93,9 @@ export function fieldgateProfile(o: FieldgateProfileOptions): FieldgateProfile {
     outboxCondition: (c) => ({ topic: topics.events, payload: outboxStateEvent(g, c.state, c.was, c.pending, c.ts), qos: 1, retain: false }),
     budget: (b, ts) => ({ topic: topics.events, payload: JSON.stringify({ v: 1, event: 'budget', g, state: b.stretch > 1 ? 'throttled' : 'within', month: b.month, usedBytes: b.usedBytes, projectedBytes: b.projectedBytes, monthlyBytes: b.monthlyBytes, stretch: b.stretch, ts }), qos: 1, retain: false }),
     subscriptions: () => subscriptions,
-    inbound: (topic, payload) => {
-      if (topic === writeTopic && takes.write) return parseCommand('write', payload, now());
-      if (topic === alarmTopic && takes.alarm) return parseCommand('alarm', payload, now());
+    inbound: (topic, payload, meta) => {
+      if (topic === writeTopic && takes.write) return parseCommand('write', payload, now(), meta?.expiryS);
+      if (topic === alarmTopic && takes.alarm) return parseCommand('alarm', payload, now(), meta?.expiryS);
       // An empty retained message is how a desired configuration is withdrawn: nothing to judge.
       if (topic === desiredTopic && o.remoteConfig) return payload.length === 0 ? null : { kind: 'config-desired', payload };
       return null;
