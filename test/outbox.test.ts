@@ -38,6 +38,21 @@ function samples(n: number, start = 0): SampleInput[] {
 const strip = ({ seq: _seq, flags: _flags, series: _series, ...s }: StoredSample) => s;
 
 describe('outbox basics', () => {
+  it('registers series without a commit of their own and lists them, durable, before they are published', () => {
+    const dir = tempDir();
+    const ob = openOutbox(dir);
+    const ids = ['a', 'b', 'c'].map((p) => ob.seriesId('dev', p));
+    expect(ob.seriesId('dev', 'b')).toBe(ids[1]);
+    expect(ob.stats().commits).toBe(0);
+    expect(ob.series().map((s) => [s.id, s.point])).toEqual(ids.map((id, i) => [id, ['a', 'b', 'c'][i]]));
+    // Another connection (the CLI) sees them too, and a reopen keeps the ids.
+    const reader = Outbox.openReadOnly(dir);
+    expect(reader.series().map((s) => s.point)).toEqual(['a', 'b', 'c']);
+    reader.close();
+    ob.close();
+    expect(openOutbox(dir).seriesId('dev', 'c')).toBe(ids[2]);
+  });
+
   it('stores every value kind, quality, reason and flags faithfully', () => {
     const ob = openOutbox(tempDir());
     const input: SampleInput[] = [

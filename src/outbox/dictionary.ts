@@ -32,6 +32,11 @@ export class Dictionaries {
     this.reload();
   }
 
+  /** Series known (device/point pairs). */
+  get size(): number {
+    return this.device.length;
+  }
+
   /** Loads ids created since the last load (by this or another connection). */
   reload(): void {
     for (const [id, device, point] of this.loadSeries.iterate(this.maxSeries) as Iterable<[number, string, string]>) {

@@ -33,6 +33,8 @@ export function prepareWrites(db: Database.Database) {
       'UPDATE counters SET next_seq = ?, samples = samples + ?, events = events + ?, dropped_memory = dropped_memory + ? WHERE id = 1',
     ),
     markReported: db.prepare('UPDATE dropped SET reported = 1 WHERE id <= ? AND reported = 0'),
+    /** A write that changes nothing, so a transaction under synchronous=FULL syncs what was written relaxed before it. */
+    touch: db.prepare('UPDATE counters SET next_seq = next_seq WHERE id = 1'),
     /** Deletes acked seq ranges from both streams; returns the rows removed. */
     ack: db.transaction((ranges: ReadonlyArray<readonly [number, number]>): number => {
       let samples = 0;
