@@ -16,11 +16,13 @@ const SCENARIOS: Record<string, () => Promise<{ run(): Promise<string> }>> = {
   latency: () => import('./latency.js'),
   alarm: () => import('./alarm.js'),
   'tags-10k': () => import('./tags-10k.js'),
+  memory: () => import('./memory.js'),
   footprint: () => import('./footprint.js'),
   'payload-bytes': () => import('./payload-bytes.js'),
   nodered: () => import('./nodered.js'),
   commands: () => import('./commands.js'),
   compression: () => import('./compression.js'),
+  'metered-day': () => import('./metered-day.js'),
   sparkplug: () => import('./sparkplug.js'),
 };
 

@@ -31,6 +31,8 @@ export interface LaunchOptions {
   sim: Sim;
   /** fieldgate only: more simulators, the devices' connections spread over `sim` and these in turn. */
   moreSims?: Sim[];
+  /** fieldgate only: false turns the status page off. */
+  statusPage?: boolean;
   /** fieldgate only: units x points instead of the 1,000-point map (workload.ts). */
   scale?: { devices: number; pointsPerDevice: number };
   broker: Broker;
@@ -60,6 +62,7 @@ export async function launch(name: SystemName, o: LaunchOptions): Promise<System
         simPort: o.sim.port,
         simPorts: o.moreSims?.length ? [o.sim, ...o.moreSims].map((x) => x.port) : undefined,
         scale: o.scale,
+        statusPage: o.statusPage,
         brokerUrl: o.broker.url,
         pollIntervalMs: o.pollIntervalMs,
         busPerDevice: o.busPerDevice ?? true,

@@ -27,6 +27,8 @@ export interface FieldgateFileOptions {
   uplink?: Record<string, unknown>;
   /** The alarm benchmark's device: unit ALARM_UNIT on its own connection, one register with a high alarm. */
   alarm?: { pollIntervalMs: number; limit: number };
+  /** false: the status page off (status.enabled: false); else it runs as by default, on a random port. */
+  statusPage?: boolean;
   /** Several simulators: bus i (one per device) connects to simPorts[i % length] instead of simPort. */
   simPorts?: number[];
   /** Instead of the 1,000-point map: `devices` units of `pointsPerDevice` points each (the 10,000-tag scenario). */
@@ -57,6 +59,8 @@ export function fieldgateConfig(o: FieldgateFileOptions): Record<string, unknown
     gateway: { id: GATEWAY_ID, dataDir: o.dataDir },
     buses: busIds.map((id, i) => ({ id, transport: 'tcp', host: '127.0.0.1', port: o.simPorts ? o.simPorts[i % o.simPorts.length] : o.simPort })),
     devices: devs,
+    // The page on as it is by default, but on a port of its own: 8080 may be taken on a shared machine.
+    status: { enabled: o.statusPage ?? true, listen: '127.0.0.1:0' },
     uplink: {
       url: o.brokerUrl,
       clientId: 'bench-fieldgate',
@@ -73,7 +77,11 @@ export function fieldgateConfig(o: FieldgateFileOptions): Record<string, unknown
   return raw;
 }
 
-export const fieldgateYaml = (o: FieldgateFileOptions) => stringify(fieldgateConfig(o));
+/**
+ * The configuration file's text. A scaled map is written as JSON (which is YAML): 10,000 points in block style are
+ * about 433,000 YAML tokens, past the loader's bound of 300,000 (src/config/parse-yaml.ts); as JSON about 255,000.
+ */
+export const fieldgateYaml = (o: FieldgateFileOptions) => (o.scale ? JSON.stringify(fieldgateConfig(o)) : stringify(fieldgateConfig(o)));
 
 /** How the Node-RED function node turns one point of a block into a value. */
 export interface BlockPoint {
