@@ -100,14 +100,21 @@ export function startGateway(initial: Config, logger: Logger, options: GatewayOp
   const outbox = Outbox.open({ dir: config.gateway.dataDir, ...config.buffer, logger: logger.child({ stage: 'outbox' }) });
 
   // Every configured point (and every aggregate series) gets its dictionary index now, so the birth lists them.
-  const meta = new Map<string, { unit?: string; type: string; alarms?: string[] }>();
+  const meta = new Map<string, { unit?: string; type: string; alarms?: string[]; engRange?: [number, number]; writable?: boolean }>();
   const registerPoints = (c: Config) => {
     const kindOf = deviceKinds(c);
     for (const d of c.devices) {
       for (const p of d.points) {
         outbox.seriesId(d.id, p.id);
         const alarms = p.alarms?.map((a) => a.id ?? a.type);
-        meta.set(`${d.id}\u0000${p.id}`, { unit: p.unit, type: kindOf(d) === 'line' ? (p.type ?? 'float64') : resolvedType(p), ...(alarms?.length ? { alarms } : {}) });
+        const eng = p.range?.eng;
+        meta.set(`${d.id}\u0000${p.id}`, {
+          unit: p.unit,
+          type: kindOf(d) === 'line' ? (p.type ?? 'float64') : resolvedType(p),
+          ...(alarms?.length ? { alarms } : {}),
+          ...(eng ? { engRange: [Math.min(eng[0], eng[1]), Math.max(eng[0], eng[1])] as [number, number] } : {}),
+          ...(p.write !== undefined ? { writable: true } : {}),
+        });
       }
     }
     for (const a of aggregatePoints(c.devices)) outbox.seriesId(a.device, a.point);

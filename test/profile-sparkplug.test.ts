@@ -103,4 +103,16 @@ describe('Sparkplug profile', () => {
     const plain = make().p;
     expect(decode(plain.birth(ctx)[1]!.payload).metrics.find((x) => x.name === 'p')!.datatype).toBe(DataType.UInt16);
   });
+
+  it('tells a host which metrics a DCMD may write (readOnly) and the range of a ranged point (engLow, engHigh)', () => {
+    const { p } = make();
+    const ranged: BirthContext = { ...ctx, points: [{ index: 1, device: 'd1', point: 'p', type: 'float64', unit: 'bar', engRange: [0, 10], writable: true }, { index: 2, device: 'd1', point: 'q', type: 'float32' }] };
+    const [, d1] = p.birth(ranged);
+    const props = (name: string) => {
+      const m = decode(d1!.payload).metrics.find((x) => x.name === name)!;
+      return Object.fromEntries(m.properties!.keys.map((k, i) => [k, m.properties!.values[i]!.value.value]));
+    };
+    expect(props('p')).toEqual({ engUnit: 'bar', engLow: 0, engHigh: 10, readOnly: false });
+    expect(props('q')).toEqual({ readOnly: true });
+  });
 });

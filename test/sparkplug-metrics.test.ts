@@ -47,6 +47,12 @@ describe('Sparkplug metrics', () => {
     }
   });
 
+  it('puts the range as engLow/engHigh (Double) and readOnly (Boolean) in a birth metric\'s properties', () => {
+    const m = fromBinary(PayloadSchema, toBinary(PayloadSchema, create(PayloadSchema, { metrics: [metric({ name: 'p', as: DataType.Double, ts: 9, value: 1, unit: 'bar', engRange: [0, 10], readOnly: false })] }))).metrics[0]!;
+    expect(m.properties!.keys).toEqual(['engUnit', 'engLow', 'engHigh', 'readOnly']);
+    expect(m.properties!.values.map((v) => [v.type, v.value.value])).toEqual([[12, 'bar'], [10, 0], [10, 10], [11, false]]);
+  });
+
   it('puts Quality (Int32 0/192/500), engUnit and Reason in the properties, historical when asked', () => {
     const m = fromBinary(PayloadSchema, toBinary(PayloadSchema, create(PayloadSchema, { metrics: [metric({ alias: 2, as: DataType.Double, ts: 9, value: 1, quality: 'uncertain', unit: 'bar', reason: 'clamped', historical: true })] }))).metrics[0]!;
     expect(m.properties!.keys).toEqual(['Quality', 'engUnit', 'Reason']);

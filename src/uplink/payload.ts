@@ -49,6 +49,10 @@ export interface DictionaryEntry {
   type?: string;
   /** The point's alarm ids (Sparkplug lists one Boolean metric per alarm in the device's birth). */
   alarms?: string[];
+  /** The engineering range of a point with a `range` map: Sparkplug's engLow / engHigh. */
+  engRange?: [number, number];
+  /** The point has `write:` (Sparkplug's readOnly false: a host may send a DCMD). */
+  writable?: boolean;
 }
 
 export class PayloadError extends Error {

@@ -45,6 +45,8 @@ interface Known {
   datatype: number;
   unit?: string;
   alarms?: string[];
+  engRange?: [number, number];
+  writable: boolean;
 }
 
 export interface SparkplugProfile extends UplinkProfile {
@@ -80,7 +82,7 @@ export function sparkplugProfile(o: SparkplugOptions): SparkplugProfile {
     byName = new Map();
     for (const p of ctx.points) {
       const datatype = o.scaled?.has(`${p.device}\u0000${p.point}`) ? engineeringDatatype(p.type) : datatypeOf(p.type);
-      known.set(p.index, { device: p.device, point: p.point, datatype, unit: p.unit, alarms: p.alarms });
+      known.set(p.index, { device: p.device, point: p.point, datatype, unit: p.unit, alarms: p.alarms, engRange: p.engRange, writable: p.writable === true });
       if (!byName.has(p.device)) byName.set(p.device, new Map());
       byName.get(p.device)!.set(p.point, p.index);
     }
@@ -102,6 +104,8 @@ export function sparkplugProfile(o: SparkplugOptions): SparkplugProfile {
           value: last?.value ?? null,
           quality: last && last.quality !== 'good' ? last.quality : undefined,
           unit: k.unit,
+          engRange: k.engRange,
+          readOnly: !k.writable,
         }),
       );
       for (const alarm of k.alarms ?? []) {

@@ -114,6 +114,10 @@ export interface MetricArgs {
   historical?: boolean;
   /** Engineering unit: `engUnit`, the tag property Ignition and Cirrus Link's MQTT Engine read. */
   unit?: string;
+  /** Engineering range: `engLow` / `engHigh`, as Ignition tags name them. */
+  engRange?: readonly [number, number];
+  /** `readOnly`: false for a point a DCMD may write (births only). */
+  readOnly?: boolean;
   reason?: string;
 }
 
@@ -121,7 +125,10 @@ export interface MetricArgs {
 export function metric(a: MetricArgs): Payload_Metric {
   const value = a.value === null || a.value === undefined ? undefined : valueOf(a.as, a.value);
   const keys: string[] = [];
-  const values: Array<{ type: number; value: { case: 'intValue'; value: number } | { case: 'stringValue'; value: string } }> = [];
+  const values: Array<{
+    type: number;
+    value: { case: 'intValue'; value: number } | { case: 'stringValue'; value: string } | { case: 'doubleValue'; value: number } | { case: 'booleanValue'; value: boolean };
+  }> = [];
   if (a.quality !== undefined) {
     keys.push('Quality');
     values.push({ type: DataType.Int32, value: { case: 'intValue', value: QUALITY_CODE[a.quality] } });
@@ -129,6 +136,14 @@ export function metric(a: MetricArgs): Payload_Metric {
   if (a.unit !== undefined) {
     keys.push('engUnit');
     values.push({ type: DataType.String, value: { case: 'stringValue', value: a.unit } });
+  }
+  if (a.engRange !== undefined) {
+    keys.push('engLow', 'engHigh');
+    values.push({ type: DataType.Double, value: { case: 'doubleValue', value: a.engRange[0] } }, { type: DataType.Double, value: { case: 'doubleValue', value: a.engRange[1] } });
+  }
+  if (a.readOnly !== undefined) {
+    keys.push('readOnly');
+    values.push({ type: DataType.Boolean, value: { case: 'booleanValue', value: a.readOnly } });
   }
   if (a.reason !== undefined) {
     keys.push('Reason');
