@@ -52,6 +52,11 @@ export interface SessionOptions {
    * the retained birth is still ours (`resumed`). 0 or absent: a clean start every time, the will at once.
    */
   willDelayS?: number;
+  /**
+   * MQTT 5: topic aliases as far as the broker's CONNACK allows (Topic Alias Maximum): the first PUBLISH of a
+   * topic on a connection names it and an alias, the next ones only the alias. Default true.
+   */
+  topicAliases?: boolean;
 }
 
 export type SessionState = 'connecting' | 'connected' | 'disconnected' | 'closed';
@@ -88,6 +93,8 @@ export class MqttSession extends EventEmitter {
   private raw: { socket: Socket; written: number; read: number } | undefined;
   /** The TLS session of the last connection, offered at the next dial so the broker can resume it (no full handshake). */
   private tlsSession: Buffer | undefined;
+  /** Topic aliases of this connection as mqtt.js assigns them (least recently used first), to count PUBLISH sizes; max 0: none. */
+  private aliases: { max: number; topics: Map<string, true> } = { max: 0, topics: new Map() };
   /** Topic filters kept across reconnects: subscribed on every connect before the session counts as up. */
   private readonly subscriptions = new Map<string, 0 | 1>();
 
@@ -154,6 +161,9 @@ export class MqttSession extends EventEmitter {
       // With a will delay the session outlives a lost connection as long as the delay (MQTT 5 3.1.3.2.2): the
       // will goes at the earlier of the two, so a session still present at the next CONNECT proves it did not.
       clean: delayS === 0,
+      // Aliases live and die with one network connection (MQTT 5 3.3.2.3.4); every dial is a new client, so
+      // what goes again after a reconnect names its topic in full first.
+      ...(o.protocolVersion === 5 && o.topicAliases !== false ? { autoAssignTopicAlias: true } : {}),
       ...(delayS > 0 ? { properties: { sessionExpiryInterval: delayS } } : {}),
       keepalive: o.keepaliveS,
       connectTimeout: o.connectTimeoutMs,
@@ -190,6 +200,8 @@ export class MqttSession extends EventEmitter {
     client.on('connect', (connack) => {
       up = true;
       const resumed = this.willDelayS > 0 && connack.sessionPresent === true;
+      const aliasMax = this.opts.protocolVersion === 5 && this.opts.topicAliases !== false ? (connack.properties?.topicAliasMaximum ?? 0) : 0;
+      this.aliases = { max: aliasMax, topics: new Map() };
       // Nagle would hold the short tail of a PUBLISH until the broker ACKs the segments before it, and a
       // delayed ACK then stalls the in-flight window for tens of milliseconds.
       (client.stream as { setNoDelay?: (on: boolean) => void } | undefined)?.setNoDelay?.(true);
@@ -339,7 +351,9 @@ export class MqttSession extends EventEmitter {
     const properties = extra?.contentType !== undefined && v5 ? { contentType: extra.contentType } : undefined;
     const cause = extra?.cause ?? causeOfTopic(topic);
     const size = typeof payload === 'string' ? Buffer.byteLength(payload) : payload.length;
-    this.meter.publish(cause, publishBytes(topic, size, qos, v5, properties ? 3 + Buffer.byteLength(properties.contentType) : 0));
+    const aliased = this.alias(topic);
+    const props = (properties ? 3 + Buffer.byteLength(properties.contentType) : 0) + (aliased === undefined ? 0 : 3);
+    this.meter.publish(cause, publishBytes(aliased === 'known' ? '' : topic, size, qos, v5, props));
     return new Promise((resolve, reject) => {
       client.publish(topic, payload, properties ? { qos, retain, properties } : { qos, retain }, (err) => {
         if (err) return reject(err);
@@ -347,6 +361,20 @@ export class MqttSession extends EventEmitter {
         resolve();
       });
     });
+  }
+
+  /** What mqtt.js's autoAssignTopicAlias does with the topic: undefined (no alias), 'new' (topic and alias), 'known' (alias only). */
+  private alias(topic: string): 'new' | 'known' | undefined {
+    const a = this.aliases;
+    if (a.max <= 0) return undefined;
+    if (a.topics.has(topic)) {
+      a.topics.delete(topic);
+      a.topics.set(topic, true);
+      return 'known';
+    }
+    if (a.topics.size >= a.max) a.topics.delete(a.topics.keys().next().value!);
+    a.topics.set(topic, true);
+    return 'new';
   }
 
   /**
