@@ -249,7 +249,7 @@ const uplinkKeys = z.strictObject({
   inflight: z.number().int().min(1).max(1000).default(16),
   /** Cap on the backlog drain for metered links (samples per second); live samples are not capped. 0 = none. */
   maxSamplesPerSecond: z.number().int().min(0).default(0),
-  keepaliveS: z.number().int().min(5).max(3600).default(30),
+  keepaliveS: z.number().int().min(5).max(3600).default(60),
   connectTimeoutMs: z.number().int().min(1000).max(120_000).default(10_000),
   reconnectMinMs: z.number().int().min(100).max(3_600_000).default(1000),
   reconnectMaxMs: z.number().int().min(100).max(3_600_000).default(60_000),
