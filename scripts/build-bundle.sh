@@ -88,7 +88,7 @@ else
 
   # 3. npm ci --omit=dev inside it, with ARCH's node, its headers (npm_config_nodedir) and the build machine's
   #    npm and CA bundle. Native modules from source: no prebuilt binary is fetched.
-  fg_log "npm ci --omit=dev in the $FG_DEB_ARCH root (native modules from source; slow under emulation)"
+  fg_log "npm ci --omit=dev in the $FG_DEB_ARCH root (native modules from source${FG_QEMU:+; slow under emulation})"
   mkdir -p "$rootfs/build"
   cp -r "$node_pkg" "$rootfs/build/node"
   cp -r "$(dirname "$(dirname "$(readlink -f "$(command -v npm)")")")" "$rootfs/build/npm"
@@ -158,4 +158,4 @@ tar -C "$work" --owner=0 --group=0 -czf "$tarball.tmp" "$name" && mv "$tarball.t
 (cd "$out" && sha256sum "$name.tar.gz" > "$name.tar.gz.sha256")
 rm -rf "$rootfs"
 size=$(stat -c %s "$tarball")
-fg_log "$tarball: $(( size / 1024 / 1024 )) MiB ($size bytes), unpacked $(du -sm "$stage" | cut -f1) MiB; node $node_version; npm ci ${npm_seconds}s; total $(( $(date +%s) - started ))s"
+fg_log "$tarball: $(( size / 1024 / 1024 )) MiB ($size bytes), unpacked $(du -sm "$stage" | cut -f1) MiB; node $node_version; npm ci $([ "$npm_seconds" = cached ] && echo "from the cache" || echo "${npm_seconds}s"); total $(( $(date +%s) - started ))s"
