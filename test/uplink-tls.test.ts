@@ -92,6 +92,25 @@ describe.skipIf(skip)('uplink TLS diagnoses against Mosquitto', () => {
     expect(log.warnings(/in clear/)).toEqual([]);
   });
 
+  it('resumes the TLS session at a reconnect instead of a full handshake', async () => {
+    const b = await broker();
+    const { session: s } = session(b.url, { ca: tls.caFile });
+    const connected = async () => {
+      const end = Date.now() + 15_000;
+      while (!s.connected && Date.now() < end) await sleep(25);
+      expect(s.connected).toBe(true);
+    };
+    await connected();
+    expect(s.tlsResumed).toBe(false);
+    // A session ticket arrives after the handshake; then the link goes (the broker keeps running: a restarted
+    // broker has new ticket keys and cannot resume anything).
+    await sleep(300);
+    (s as unknown as { raw: { socket: { destroy(): void } } }).raw.socket.destroy();
+    await sleep(100);
+    await connected();
+    expect(s.tlsResumed).toBe(true);
+  });
+
   it('a host name the broker certificate does not list: names uplink.url, not uplink.ca', async () => {
     const b = await broker(wrongName);
     const line = await failure(session(b.url, { ca: tls.caFile }).log);

@@ -93,6 +93,8 @@ export class MqttSession extends EventEmitter {
   private raw: { socket: Socket; written: number; read: number } | undefined;
   /** The TLS session of the last connection, offered at the next dial so the broker can resume it (no full handshake). */
   private tlsSession: Buffer | undefined;
+  /** Whether the TLS handshake of the current connection resumed the last one's session (no full handshake). */
+  tlsResumed: boolean | undefined;
   /** Topic aliases of this connection as mqtt.js assigns them (least recently used first), to count PUBLISH sizes; max 0: none. */
   private aliases: { max: number; topics: Map<string, true> } = { max: 0, topics: new Map() };
   /** Topic filters kept across reconnects: subscribed on every connect before the session counts as up. */
@@ -198,6 +200,8 @@ export class MqttSession extends EventEmitter {
     let lastError: unknown;
     let disconnect: IDisconnectPacket | undefined;
     client.on('connect', (connack) => {
+      const tlsStream = client.stream as { isSessionReused?: () => boolean } | undefined;
+      this.tlsResumed = typeof tlsStream?.isSessionReused === 'function' ? tlsStream.isSessionReused() : undefined;
       up = true;
       const resumed = this.willDelayS > 0 && connack.sessionPresent === true;
       const aliasMax = this.opts.protocolVersion === 5 && this.opts.topicAliases !== false ? (connack.properties?.topicAliasMaximum ?? 0) : 0;
