@@ -2,7 +2,7 @@
  * A TCP relay between the gateway and the broker that reads the MQTT packets going through it: every PUBLISH the
  * gateway sends (topic, packet id, payload) and the time the broker's PUBACK for it passed back toward the gateway.
  * What an alarm benchmark needs to time "to the PUBACK" from outside the gateway's process, on the same clock. MQTT
- * 3.1.1 and 5 (the properties of a v5 PUBLISH are skipped).
+ * 3.1.1 and 5 (of a v5 PUBLISH's properties only the topic alias is read).
  */
 import net from 'node:net';
 
@@ -61,6 +61,23 @@ function varint(b: Buffer, at: number): [value: number, next: number] {
   return [v, at + 4];
 }
 
+/** The Topic Alias property (0x23) among a PUBLISH's properties in [at, end), if any. */
+function topicAlias(b: Buffer, at: number, end: number): number | undefined {
+  while (at < end) {
+    const id = b[at++]!;
+    if (id === 0x23) return b.readUInt16BE(at);
+    if (id === 0x01) at += 1;
+    else if (id === 0x02) at += 4;
+    else if (id === 0x03 || id === 0x08 || id === 0x09) at += 2 + b.readUInt16BE(at);
+    else if (id === 0x0b) at = varint(b, at)[1];
+    else if (id === 0x26) {
+      at += 2 + b.readUInt16BE(at);
+      at += 2 + b.readUInt16BE(at);
+    } else return undefined;
+  }
+  return undefined;
+}
+
 export async function startTap(brokerPort: number, protocolVersion: 4 | 5, keep: (topic: string) => boolean): Promise<MqttTap> {
   const publishes: TappedPublish[] = [];
   const counts = new Map<string, number>();
@@ -71,21 +88,28 @@ export async function startTap(brokerPort: number, protocolVersion: 4 | 5, keep:
     upstream.setNoDelay(true);
     sockets.add(client).add(upstream);
     const waiting = new Map<number, TappedPublish>();
+    const aliases = new Map<number, string>();
     const fromClient = framer((type, flags, body) => {
       if (type !== 3) return;
       const qos = (flags >> 1) & 3;
       const tlen = body.readUInt16BE(0);
-      const topic = body.toString('utf8', 2, 2 + tlen);
-      const suffix = topic.slice(topic.lastIndexOf('/') + 1);
-      counts.set(suffix, (counts.get(suffix) ?? 0) + 1);
-      if (!keep(topic)) return;
+      let topic = body.toString('utf8', 2, 2 + tlen);
       let at = 2 + tlen;
       const id = qos > 0 ? body.readUInt16BE(at) : -1;
       if (qos > 0) at += 2;
       if (protocolVersion === 5) {
         const [plen, next] = varint(body, at);
+        // A topic alias (MQTT 5): the first PUBLISH names topic and alias, later ones only the alias.
+        const alias = topicAlias(body, next, next + plen);
+        if (alias !== undefined) {
+          if (topic) aliases.set(alias, topic);
+          else topic = aliases.get(alias) ?? '';
+        }
         at = next + plen;
       }
+      const suffix = topic.slice(topic.lastIndexOf('/') + 1);
+      counts.set(suffix, (counts.get(suffix) ?? 0) + 1);
+      if (!keep(topic)) return;
       const p: TappedPublish = { topic, payload: Buffer.from(body.subarray(at)), qos, sentAt: Date.now() };
       publishes.push(p);
       if (qos > 0) waiting.set(id, p);
