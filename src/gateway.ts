@@ -244,7 +244,7 @@ export function startGateway(initial: Config, logger: Logger, options: GatewayOp
       logger.error({ err }, `${what} failed`);
     }
   };
-  // A sink call is one poll's samples (or one line's): committed as soon as no other bus is mid-poll.
+  // A sink call is one request's samples (or one line's): committed as soon as no other bus is mid-poll.
   const sink = (samples: Sample[]) =>
     guarded('processing samples', () => {
       deliver(processor.process(clock.stamp(samples)));

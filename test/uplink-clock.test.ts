@@ -83,8 +83,8 @@ describe('uplink pacing on a manual clock', () => {
     expect(delivered().filter((s) => s > 20_000)).toHaveLength(5);
   });
 
-  it('keeps at most uplink.inflight publishes unacknowledged, and sends more as PUBACKs come', async () => {
-    const { timers, session, uplink, add } = setUp({ inflight: 4, batch: { maxSamples: 10, maxDelayMs: 0 } });
+  it('keeps at most uplink.inflight publishes unacknowledged, a quarter kept for events, and sends more as PUBACKs come', async () => {
+    const { timers, session, uplink, add, outbox } = setUp({ inflight: 4, batch: { maxSamples: 10, maxDelayMs: 0 } });
     session.holdAcks = true;
     add(100);
     uplink.start();
@@ -93,10 +93,16 @@ describe('uplink pacing on a manual clock', () => {
     // The birth is held as well: it is acknowledged before telemetry starts.
     session.release(1);
     await timers.advance(0);
-    expect(telemetry()).toBe(4);
+    expect(telemetry()).toBe(3);
     session.release(2);
     await timers.advance(0);
-    expect(telemetry()).toBe(6);
+    expect(telemetry()).toBe(5);
+    expect(session.inflight).toBe(3);
+    // The window is full of samples, yet an alarm goes at once in the slot kept for events.
+    outbox.appendEvent({ kind: 'outbox-recreated', reason: 'deleted' });
+    outbox.commit();
+    await timers.advance(0);
+    expect(session.published.filter((p) => p.topic.endsWith('/events'))).toHaveLength(1);
     expect(session.inflight).toBe(4);
   });
 

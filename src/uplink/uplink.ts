@@ -343,6 +343,9 @@ export class Uplink {
     if (this.stopped && this.idleWaiters.length === 0) return;
     if (!session.connected || session.generation !== this.generation) return;
     const window = config.inflight;
+    // A quarter of the window (up to 4) stays free for events: an alarm must not wait for a PUBACK behind a
+    // window full of backlog. Samples use the rest; the whole stays within the broker's receive maximum.
+    const forSamples = window - (window >= 4 ? Math.min(4, Math.floor(window / 4)) : 0);
     // Over budget, live batches hold `stretch` times more samples (and wait as many times longer, liveDue).
     const max = Math.min(50_000, config.batch.maxSamples * this.stretch);
 
@@ -355,7 +358,7 @@ export class Uplink {
     }
 
     // Live samples: a full batch at once, a partial one after maxDelayMs.
-    while (this.stats.inflight < window) {
+    while (this.stats.inflight < forSamples) {
       const rows = outbox.read(this.liveCursor, max);
       if (rows.length === 0) {
         this.liveWaitingSince = undefined;
@@ -368,7 +371,7 @@ export class Uplink {
     }
 
     // Backlog, oldest first, behind the live samples and under the drain cap.
-    while (this.stats.inflight < window && this.backlogCursor < this.liveStart) {
+    while (this.stats.inflight < forSamples && this.backlogCursor < this.liveStart) {
       const allowance = this.allowance(max);
       if (allowance === 0) break;
       const rows = outbox.read(this.backlogCursor, allowance, this.liveStart + 1);
