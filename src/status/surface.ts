@@ -28,11 +28,13 @@ export interface StatusSurfaceOptions {
 }
 
 export class StatusSurface {
-  readonly state = new StatusState();
+  /** Replaced by an empty one when the page is turned off: its plots' history grows with the point count. */
+  state = new StatusState();
   readonly hooks: StatusHooks = {
-    onSamples: (samples) => this.state.observe(samples),
-    onAlarm: (alarm) => this.state.observeAlarm(alarm),
-    onPuback: (ms) => this.state.observePuback(ms),
+    // With the page off nothing is kept (at 10,000 points the plots' history is about 58 MiB).
+    onSamples: (samples) => this.serving !== 'off' && this.state.observe(samples),
+    onAlarm: (alarm) => this.serving !== 'off' && this.state.observeAlarm(alarm),
+    onPuback: (ms) => this.serving !== 'off' && this.state.observePuback(ms),
   };
   private server: StatusServer | undefined;
   /** What the server was last set up for ('off' when disabled); null before the first apply and after close. */
@@ -57,6 +59,7 @@ export class StatusSurface {
     this.server = undefined;
     this.serving = key;
     if (!wanted.enabled) {
+      this.state = new StatusState();
       this.log.info('status page disabled (status.enabled: false)');
       return;
     }
