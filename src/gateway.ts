@@ -258,9 +258,10 @@ export function startGateway(initial: Config, logger: Logger, options: GatewayOp
         if (h.state === 'unknown') continue;
         // A device on a bus whose link is down does not answer either, whatever its last poll said.
         const alive = h.state === 'ok' && bus.linkState === 'connected';
-        const was = answering.get(h.device);
+        // Every device is born alive (its DBIRTH): one that stopped answering before the first look is dead.
+        const was = answering.get(h.device) ?? true;
         answering.set(h.device, alive);
-        if (was !== undefined && was !== alive) uplink?.deviceState(h.device, alive);
+        if (was !== alive) uplink?.deviceState(h.device, alive);
       }
     }
   };

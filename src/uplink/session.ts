@@ -326,14 +326,19 @@ export class MqttSession extends EventEmitter {
     this.subscriptions.set(filter, qos);
     const client = this.client;
     if (!client || this.state !== 'connected') return Promise.resolve();
-    return new Promise((resolve, reject) => client.subscribe(filter, { qos, rap: true }, (err) => (err ? reject(err) : resolve())));
+    return new Promise((resolve, reject) => client.subscribe(filter, this.subscribeOptions(qos), (err) => (err ? reject(err) : resolve())));
+  }
+
+  /** MQTT 5 only: 3.1.1 has no subscription options beyond the QoS. */
+  private subscribeOptions(qos: 0 | 1): { qos: 0 | 1; rap?: boolean } {
+    return this.opts.protocolVersion === 5 ? { qos, rap: true } : { qos };
   }
 
   private resubscribe(client: MqttClient): Promise<boolean> {
     if (this.subscriptions.size === 0) return Promise.resolve(true);
     // Retain As Published (MQTT 5): a message published retained keeps its flag also when forwarded live or
     // queued for a kept session, so the command guard refuses a retained command however it arrives.
-    const filters = Object.fromEntries([...this.subscriptions].map(([f, qos]) => [f, { qos, rap: true }]));
+    const filters = Object.fromEntries([...this.subscriptions].map(([f, qos]) => [f, this.subscribeOptions(qos)]));
     return new Promise((resolve) =>
       client.subscribe(filters, (err, granted) => {
         const refused = (granted ?? []).filter((g) => g.qos === 128).map((g) => g.topic);
