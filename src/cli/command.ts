@@ -10,19 +10,7 @@ import { loadConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { pointFacts } from '../commands/facts.js';
 import { UserError } from '../errors.js';
-
-/** The value as the point's type reads it: "1"/"on" for a bool, a number for numeric points. */
-export function commandValue(raw: string, type: string): number | boolean | string {
-  if (type === 'string') return raw;
-  if (type === 'bool') {
-    if (/^(1|true|on)$/i.test(raw)) return true;
-    if (/^(0|false|off)$/i.test(raw)) return false;
-    throw new UserError(`--value "${raw}" is not a bool: use 1/0, true/false or on/off`, 2);
-  }
-  const n = Number(raw);
-  if (raw.trim() === '' || !Number.isFinite(n)) throw new UserError(`--value "${raw}" is not a number`, 2);
-  return n;
-}
+import { valueFlag } from './target.js';
 
 /** The running gateway to talk to: by its configuration file, or (the demo) by its data directory. */
 export function gatewayOf(f: { config?: string; dataDir?: string }): { dataDir: string; config?: Config } {
@@ -85,7 +73,7 @@ export function register(program: Command): void {
       const type = config ? pointFacts(config).get(f.device)?.get(f.point)?.type : undefined;
       const ttlS = Number(f.ttl);
       if (!Number.isFinite(ttlS) || ttlS <= 0) throw new UserError(`--ttl "${f.ttl}" must be a number of seconds above 0`, 2);
-      const value = type ? commandValue(f.value, type) : looseValue(f.value);
+      const value = type ? valueFlag(f.value, type) : looseValue(f.value);
       await sendCommand(dataDir, 'write', { id: f.id ?? randomUUID(), device: f.device, point: f.point, value, ttlS, by: operator(f.by) }, f.json === true);
     });
 }

@@ -80,3 +80,16 @@ export function transactionError(what: string, err: unknown): UserError {
     : '';
   return new UserError(`${what}: ${e.message}${hint}`);
 }
+
+/** A --value as the point's type reads it (fieldgate write and command): "1"/"on" for a bool, a number for numeric points. */
+export function valueFlag(raw: string, type: string): number | boolean | string {
+  if (type === 'string') return raw;
+  if (type === 'bool') {
+    if (/^(1|true|on)$/i.test(raw)) return true;
+    if (/^(0|false|off)$/i.test(raw)) return false;
+    throw new UserError(`--value "${raw}" is not a bool: use 1/0, true/false or on/off`, 2);
+  }
+  const n = Number(raw);
+  if (raw.trim() === '' || !Number.isFinite(n)) throw new UserError(`--value "${raw}" is not a number`, 2);
+  return n;
+}

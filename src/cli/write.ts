@@ -3,7 +3,7 @@ import { encodeValue } from '../sources/modbus/decode.js';
 import { describeTarget } from '../sources/modbus/link.js';
 import type { WriteFc } from '../sources/modbus/types.js';
 import { UserError } from '../errors.js';
-import { TARGET_HELP, addLinkOptions, addValueOptions, intFlag, openLink, parseTarget, transactionError, valueSpec, type LinkFlags } from './target.js';
+import { TARGET_HELP, addLinkOptions, addValueOptions, intFlag, openLink, parseTarget, transactionError, valueFlag, valueSpec, type LinkFlags } from './target.js';
 
 interface WriteFlags extends LinkFlags {
   unit: string;
@@ -13,18 +13,6 @@ interface WriteFlags extends LinkFlags {
   type: string;
   order: string;
   length: string;
-}
-
-function parseValue(raw: string, type: string): number | boolean | string {
-  if (type === 'string') return raw;
-  if (type === 'bool') {
-    if (/^(1|true|on)$/i.test(raw)) return true;
-    if (/^(0|false|off)$/i.test(raw)) return false;
-    throw new UserError(`--value "${raw}" is not a bool: use 1/0, true/false or on/off`, 2);
-  }
-  const n = Number(raw);
-  if (raw.trim() === '' || !Number.isFinite(n)) throw new UserError(`--value "${raw}" is not a number`, 2);
-  return n;
 }
 
 export function register(program: Command): void {
@@ -56,7 +44,7 @@ Examples:
     const rawValues = type === 'string' ? [flags.value] : flags.value.split(',');
     let words: number[] | boolean[];
     try {
-      const parts = rawValues.map((v) => encodeValue(spec, parseValue(v.trim(), type)));
+      const parts = rawValues.map((v) => encodeValue(spec, valueFlag(v.trim(), type)));
       words = coils ? (parts.flat() as boolean[]) : (parts.flat() as number[]);
     } catch (err) {
       if (err instanceof UserError) throw err;
