@@ -32,16 +32,20 @@ export interface UnreadableRecord {
   text: string;
 }
 
-/** A change of the configuration pushed from the cloud: applied, rejected, pending or rolled back. */
-export interface ConfigChangeRecord {
-  kind: 'config';
+/** What a pushed configuration came to: the retained `config/reported` (docs/remote-config.md). */
+export interface ConfigReport {
   version: number;
-  /** sha256 of the file, 12 hex digits (the birth's configHash is the effective configuration's). */
+  /** The effective configuration's hash, the birth's configHash when that version runs. */
   hash?: string;
   state: 'applied' | 'rejected' | 'rolled-back' | 'pending';
   reason?: string;
   errors?: Array<{ path: string; message: string }>;
   ts: number;
+}
+
+/** The same as an audit event in the outbox. */
+export interface ConfigChangeRecord extends ConfigReport {
+  kind: 'config';
 }
 
 /** Every kind the outbox stores. New kinds (command audit, configuration changes) are added here. */

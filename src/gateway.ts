@@ -22,7 +22,7 @@ import type { Sample } from './sample.js';
 import { createSource, type Source } from './sources/index.js';
 import { sessionOptions } from './uplink/options.js';
 import { MqttSession } from './uplink/session.js';
-import type { OutboxCondition } from './uplink/profile.js';
+import type { OutboxCondition, Outgoing } from './uplink/profile.js';
 import { profileFor } from './uplink/profiles/select.js';
 import { routeInbound } from './uplink/inbound.js';
 import { LastValues } from './last-values.js';
@@ -146,16 +146,17 @@ export function startGateway(initial: Config, logger: Logger, options: GatewayOp
   });
   // A result goes out at once, or at the next connect: commands queued for a kept session arrive before the
   // session counts as connected. Bounded; the audit event in the outbox is the durable record either way.
-  const unsentResults: CommandResult[] = [];
+  const unsentResults: Outgoing[] = [];
   const flushResults = () => {
     while (session?.connected && unsentResults.length > 0) {
-      const m = uplink?.profile.commandResult(unsentResults.shift()!);
-      if (m) session.publish(m.topic, m.payload, m.qos, m.retain).catch(() => {});
+      const m = unsentResults.shift()!;
+      session.publish(m.topic, m.payload, m.qos, m.retain).catch(() => {});
     }
   };
   const publishResult = (result: CommandResult) => {
-    if (!uplink?.profile.commandResult(result)) return;
-    unsentResults.push(result);
+    const m = uplink?.profile.commandResult(result);
+    if (!m) return;
+    unsentResults.push(m);
     if (unsentResults.length > 100) unsentResults.shift();
     flushResults();
   };

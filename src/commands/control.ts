@@ -8,7 +8,7 @@ import { chmodSync, lstatSync, unlinkSync } from 'node:fs';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import type { Logger } from '../log.js';
-import { parseAlarm, parseWrite } from '../uplink/profiles/fieldgate/commands.js';
+import { COMMAND_ID, parseAlarm, parseWrite } from '../uplink/profiles/fieldgate/commands.js';
 import type { Command, CommandResult } from './types.js';
 
 export const CONTROL_SOCKET = 'control.sock';
@@ -54,7 +54,7 @@ export async function answer(line: string, h: ControlHandlers): Promise<ControlA
   if (typeof req.command !== 'object' || req.command === null || (req.kind !== 'write' && req.kind !== 'alarm')) {
     return { ok: false, error: 'a command request needs "kind" (write or alarm) and a "command" object' };
   }
-  if (typeof req.command.id !== 'string' || !/^[\x21-\x7e]{1,128}$/.test(req.command.id)) return { ok: false, error: '"id" must be 1-128 printable characters' };
+  if (typeof req.command.id !== 'string' || !COMMAND_ID.test(req.command.id)) return { ok: false, error: '"id" must be 1-128 printable characters' };
   let command: Command;
   try {
     command = req.kind === 'write' ? parseWrite(req.command, h.now()) : parseAlarm(req.command, h.now());

@@ -6,6 +6,7 @@
  */
 import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
+import type { ConfigReport } from '../events.js';
 
 export interface VersionRef {
   version: number;
@@ -13,15 +14,7 @@ export interface VersionRef {
   hash: string;
 }
 
-/** What `config/reported` says (docs/remote-config.md). */
-export interface ConfigReport {
-  version: number;
-  hash?: string;
-  state: 'applied' | 'rejected' | 'rolled-back' | 'pending';
-  reason?: string;
-  errors?: Array<{ path: string; message: string }>;
-  ts: number;
-}
+export type { ConfigReport } from '../events.js';
 
 export interface RemoteState {
   /** textHash of the local file when this state was written: a local file edited since wins over pushed versions. */

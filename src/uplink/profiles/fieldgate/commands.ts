@@ -9,7 +9,8 @@ import type { Inbound } from '../../profile.js';
 
 /** A command is a few hundred bytes; more is not one. */
 export const MAX_COMMAND_BYTES = 4096;
-const ID = /^[\x21-\x7e]{1,128}$/;
+/** A command id: 1-128 printable characters without spaces (also what the local control socket takes). */
+export const COMMAND_ID = /^[\x21-\x7e]{1,128}$/;
 const NAME = /^[A-Za-z0-9_-]{1,128}$/;
 const MAX_TEXT = 256;
 /** ttlS and durationS are bounded here only as numbers; the guard and the processor set the real limits. */
@@ -120,7 +121,7 @@ export function parseCommand(which: 'write' | 'alarm', payload: Buffer, now: num
   let id: string | undefined;
   try {
     const o = parseObject(payload);
-    if (typeof o.id === 'string' && ID.test(o.id)) id = o.id;
+    if (typeof o.id === 'string' && COMMAND_ID.test(o.id)) id = o.id;
     else fail(`"id" must be a string of 1-128 printable characters without spaces, got ${show(o.id)}`);
     const command: Command = which === 'write' ? parseWrite(o, now) : parseAlarm(o, now);
     if (expiryS !== undefined && Number.isFinite(expiryS) && expiryS >= 0) {
