@@ -9,6 +9,7 @@ import { UserError } from '../src/errors.js';
 import { formatIssue, loadConfig, parseConfig } from '../src/config/load.js';
 import { resolvedType } from '../src/config/validate.js';
 import { errors, HEAD, withPoints, yaml } from './fixtures/config/text.js';
+import { cliEntry } from './helpers/cli-bundle.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url)).replace(/\/$/, '');
 const fixture = (name: string) => `test/fixtures/config/${name}`;
@@ -198,7 +199,7 @@ describe('loadConfig', () => {
 describe('fieldgate validate', () => {
   const run = async (...args: string[]) => {
     try {
-      const { stdout, stderr } = await promisify(execFile)('node', ['bin/fieldgate.js', ...args], { cwd: root });
+      const { stdout, stderr } = await promisify(execFile)(process.execPath, [cliEntry(), ...args], { cwd: root });
       return { code: 0, stdout, stderr };
     } catch (err) {
       const e = err as { code: number; stdout: string; stderr: string };

@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { Outbox } from '../src/outbox/index.js';
 import { startSimulator, type RunningSimulator } from '../src/sim/server.js';
+import { cliEntry } from './helpers/cli-bundle.js';
 import { runGateway } from './helpers/gw-process.js';
 import { tempDir } from './helpers/peers.js';
 import { pino } from 'pino';
@@ -34,7 +35,7 @@ function config(dir: string, dataDir: string, port = 1): string {
 /** `fieldgate run` to its exit, optionally as another user (root ignores permission bits). */
 function run(file: string, uid?: number): Promise<{ code: number | null; out: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['bin/fieldgate.js', 'run', '-c', file], { cwd: ROOT, ...(uid === undefined ? {} : { uid, gid: uid }) });
+    const child = spawn(process.execPath, [cliEntry(), 'run', '-c', file], { cwd: ROOT, ...(uid === undefined ? {} : { uid, gid: uid }) });
     let out = '';
     child.stdout.on('data', (d) => (out += d));
     child.stderr.on('data', (d) => (out += d));

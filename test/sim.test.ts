@@ -10,6 +10,7 @@ import { configSchema } from '../src/config/schema.js';
 import { TABLE_FC } from '../src/sim/registers.js';
 import { createScenario, SCENARIO_NAMES } from '../src/sim/scenarios/index.js';
 import { startSimulator, type RunningSimulator } from '../src/sim/server.js';
+import { cliEntry } from './helpers/cli-bundle.js';
 
 const ModbusClient = ModbusSerial as unknown as new () => ModbusRTU;
 const root = new URL('..', import.meta.url).pathname;
@@ -330,7 +331,7 @@ describe('fieldgate simulate', () => {
   });
 
   const cli = (args: string[]) => {
-    const child = spawn(process.execPath, [join(root, 'bin/fieldgate.js'), 'simulate', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [cliEntry(), 'simulate', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
     children.push(child);
     let out = '';
     let err = '';

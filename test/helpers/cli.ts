@@ -1,5 +1,6 @@
-/** Runs the real CLI (node bin/fieldgate.js), as a technician would. */
+/** Runs the real CLI (the bundle of this run, see cli-bundle.ts, or node bin/fieldgate.js), as a technician would. */
 import { spawn } from 'node:child_process';
+import { cliEntry } from './cli-bundle.js';
 
 export interface CliResult {
   code: number | null;
@@ -9,7 +10,7 @@ export interface CliResult {
 
 export function fieldgate(args: string[], timeoutMs = 20_000): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['bin/fieldgate.js', ...args], { cwd: new URL('../..', import.meta.url).pathname });
+    const child = spawn(process.execPath, [cliEntry(), ...args], { cwd: new URL('../..', import.meta.url).pathname });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));

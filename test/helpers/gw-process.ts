@@ -6,6 +6,7 @@ import mqtt, { type MqttClient } from 'mqtt';
 import { stringify } from 'yaml';
 import { decodeTelemetry, type DecodedSample, type DictionaryEntry } from '../../src/uplink/payload.js';
 import { SeqSet } from '../../src/uplink/seqset.js';
+import { cliEntry } from './cli-bundle.js';
 import { fieldgate } from './cli.js';
 
 const ROOT = new URL('../..', import.meta.url).pathname;
@@ -26,7 +27,7 @@ export interface GatewayProcess {
 }
 
 export function runGateway(configFile: string, env: Record<string, string> = {}): GatewayProcess {
-  const child = spawn(process.execPath, ['bin/fieldgate.js', 'run', '-c', configFile], { cwd: ROOT, env: { ...process.env, ...env } });
+  const child = spawn(process.execPath, [cliEntry(), 'run', '-c', configFile], { cwd: ROOT, env: { ...process.env, ...env } });
   let log = '';
   child.stdout!.on('data', (d) => (log += d));
   child.stderr!.on('data', (d) => (log += d));
