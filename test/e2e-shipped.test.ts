@@ -6,10 +6,11 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it, type TestContext } from 'vitest';
 import { parse } from 'yaml';
 import { startSite, type RunningSite } from '../src/sim/site.js';
-import { needPeers, startMosquitto, tempDir, type MosquittoPeer } from './helpers/peers.js';
+import { cleanupsOf } from './helpers/cleanup.js';
+import { needPeers, startMosquitto, tempDir } from './helpers/peers.js';
 import { Collector, lastSeq, runGateway, writeConfig } from './helpers/gw-process.js';
 import { fieldgate } from './helpers/cli.js';
 
@@ -56,30 +57,27 @@ const alarms = (sub: Collector): Alarm[] => sub.events.filter((e) => e.topic.end
 
 const skip = needPeers('mosquitto');
 
-describe.skipIf(skip)('shipped configurations end to end (time compressed 10x)', () => {
-  let broker: MosquittoPeer;
-  const cleanups: Array<() => Promise<unknown>> = [];
-  afterAll(async () => {
-    for (const c of cleanups.reverse()) await c().catch(() => {});
-  });
-
-  async function setUp(scenario: 'village-water' | 'tunnel') {
-    broker ??= await startMosquitto();
+// The two sites run at the same time, each with a broker of its own (a subscriber takes every gateway's topics).
+describe.skipIf(skip).concurrent('shipped configurations end to end (time compressed 10x)', () => {
+  async function setUp(ctx: TestContext, scenario: 'village-water' | 'tunnel') {
+    const cleanup = cleanupsOf(ctx);
+    const broker = await startMosquitto();
+    cleanup(() => broker.stop());
     const t0 = Date.now();
     const site = await startSite({ scenario, tcpPort: 0, linePorts: { gas: 0, laser: 0 }, clock: () => t0 + (Date.now() - t0) * SPEED, seed: 11 });
-    cleanups.push(() => site.close(), () => broker.stop());
+    cleanup(() => site.close());
     const dir = tempDir(`e2e-${scenario}`);
     const file = writeConfig(dir, compressed(`${scenario}.yaml`, site, broker.url, dir));
     const sub = new Collector(broker.url);
-    cleanups.push(() => sub.close());
+    cleanup(() => sub.close());
     await sub.until(() => sub.client.connected);
     const gw = runGateway(file);
-    cleanups.push(() => gw.stop());
+    cleanup(() => gw.stop());
     return { site, sub, gw, file };
   }
 
-  it('village-water: a pipe burst raises the latched burst alarms, which return and clear when acknowledged; deadband cuts the samples', async () => {
-    const { site, sub, gw, file } = await setUp('village-water');
+  it('village-water: a pipe burst raises the latched burst alarms, which return and clear when acknowledged; deadband cuts the samples', async (ctx) => {
+    const { site, sub, gw, file } = await setUp(ctx, 'village-water');
     const started = Date.now();
     await sub.until(() => sub.samples.some((s) => s.point === 'inlet_pressure' && s.quality === 'good'), 15_000, 'first samples');
     await new Promise((r) => setTimeout(r, 7000)); // the rate window (6 s) fills with normal readings
@@ -108,8 +106,8 @@ describe.skipIf(skip)('shipped configurations end to end (time compressed 10x)',
     await sub.until(() => sub.complete(last), 15_000, `every seq 1..${last}`);
   });
 
-  it('tunnel: a gas excursion raises the methane alarms in order on the line-protocol detector; the latched one clears only when acknowledged', async () => {
-    const { site, sub, gw, file } = await setUp('tunnel');
+  it('tunnel: a gas excursion raises the methane alarms in order on the line-protocol detector; the latched one clears only when acknowledged', async (ctx) => {
+    const { site, sub, gw, file } = await setUp(ctx, 'tunnel');
     await sub.until(() => sub.samples.some((s) => s.device === 'face_gas' && s.point === 'ch4' && s.quality === 'good'), 15_000, 'gas readings');
     await sub.until(() => sub.samples.some((s) => s.device === 'convergence' && s.point === 'span' && s.quality === 'good'), 15_000, 'laser readings');
     site.trigger('start');

@@ -9,8 +9,9 @@ import net, { type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startSimulator, type RunningSimulator } from '../src/sim/server.js';
+import { trackerOf } from './helpers/cleanup.js';
 import { runGateway, writeConfig, type GatewayProcess } from './helpers/gw-process.js';
 import { ModbusLink } from '../src/sources/modbus/link.js';
 import { needPeers, PYTHON, startMosquitto, startPymodbus, tempDir, which, type MosquittoPeer } from './helpers/peers.js';
@@ -90,10 +91,9 @@ function generate(): string {
 
 const bdSeqOf = (m: Message) => m.metrics.find((x) => x.name === 'bdSeq')!.value as number;
 
-describe.skipIf(skip)('Sparkplug B with an independent host on Mosquitto', () => {
+describe.skipIf(skip).concurrent('Sparkplug B with an independent host on Mosquitto', () => {
   let sim: RunningSimulator;
   let genDir: string;
-  const cleanups: Array<() => Promise<unknown>> = [];
   beforeAll(async () => {
     sim = await startSimulator({ scenario: 'village-water', tcp: { host: '127.0.0.1', port: 0 }, seed: 5 });
     genDir = generate();
@@ -101,13 +101,6 @@ describe.skipIf(skip)('Sparkplug B with an independent host on Mosquitto', () =>
   afterAll(async () => {
     await sim?.close();
   });
-  afterEach(async () => {
-    for (const c of cleanups.splice(0).reverse()) await c().catch(() => {});
-  });
-  const track = <T extends { stop(): Promise<unknown> }>(x: T): T => {
-    cleanups.push(() => x.stop());
-    return x;
-  };
 
   function config(dir: string, broker: MosquittoPeer, sparkplug: Record<string, unknown> = {}, uplink: Record<string, unknown> = {}) {
     return writeConfig(dir, {
@@ -125,7 +118,8 @@ describe.skipIf(skip)('Sparkplug B with an independent host on Mosquitto', () =>
     });
   }
 
-  it('births in order with every metric, data by alias with seq +1, NDEATH at stop, a new bdSeq after a restart, rebirth on NCMD', async () => {
+  it('births in order with every metric, data by alias with seq +1, NDEATH at stop, a new bdSeq after a restart, rebirth on NCMD', async (ctx) => {
+    const track = trackerOf(ctx);
     const broker = track(await startMosquitto());
     const host = track(await Host.start(genDir, broker));
     const dir = tempDir('spb');
@@ -191,7 +185,8 @@ describe.skipIf(skip)('Sparkplug B with an independent host on Mosquitto', () =>
     expect(gw.log()).not.toMatch(/"level":50/);
   });
 
-  it('sends what was buffered while the broker was down as historical, oldest first, with their original timestamps', async () => {
+  it('sends what was buffered while the broker was down as historical, oldest first, with their original timestamps', async (ctx) => {
+    const track = trackerOf(ctx);
     const broker = track(await startMosquitto());
     const dir = tempDir('spb');
     // The gateway redials slowly enough that the new host has subscribed before the backlog goes (QoS 0 is not queued).
@@ -216,7 +211,8 @@ describe.skipIf(skip)('Sparkplug B with an independent host on Mosquitto', () =>
     expect(span).toBeGreaterThan(800);
   });
 
-  it('waits for the primary host: no birth until its STATE is online, and it stops when the host goes offline', async () => {
+  it('waits for the primary host: no birth until its STATE is online, and it stops when the host goes offline', async (ctx) => {
+    const track = trackerOf(ctx);
     const broker = track(await startMosquitto());
     const host = track(await Host.start(genDir, broker));
     const dir = tempDir('spb');
@@ -366,19 +362,11 @@ function gaps(values: number[]): number[] {
   return missing;
 }
 
-describe.skipIf(skip)('Sparkplug B on devices that count and fall silent, with an independent host', () => {
+describe.skipIf(skip).concurrent('Sparkplug B on devices that count and fall silent, with an independent host', () => {
   let genDir: string;
-  const cleanups: Array<() => Promise<unknown>> = [];
   beforeAll(() => {
     genDir = generate();
   });
-  afterEach(async () => {
-    for (const c of cleanups.splice(0).reverse()) await c().catch(() => {});
-  });
-  const track = <T extends { stop(): Promise<unknown> }>(x: T): T => {
-    cleanups.push(() => x.stop());
-    return x;
-  };
 
   function config(dir: string, ramp: RampServer, url: string) {
     return writeConfig(dir, {
@@ -397,7 +385,8 @@ describe.skipIf(skip)('Sparkplug B on devices that count and fall silent, with a
     });
   }
 
-  it('sends a ramp buffered across a cut link as historical with its original timestamps, and no number is missing', async () => {
+  it('sends a ramp buffered across a cut link as historical with its original timestamps, and no number is missing', async (ctx) => {
+    const track = trackerOf(ctx);
     const broker = track(await startMosquitto());
     const host = track(await Host.start(genDir, broker));
     const ramp = track(await startRampServer());
@@ -448,7 +437,8 @@ describe.skipIf(skip)('Sparkplug B on devices that count and fall silent, with a
     expect(gw.log()).not.toMatch(/"level":50/);
   }, 120_000);
 
-  it('gives a unit that falls silent a DDEATH and a DBIRTH with its value when it answers again; the other device goes on', async () => {
+  it('gives a unit that falls silent a DDEATH and a DBIRTH with its value when it answers again; the other device goes on', async (ctx) => {
+    const track = trackerOf(ctx);
     const broker = track(await startMosquitto());
     const host = track(await Host.start(genDir, broker));
     const ramp = track(await startRampServer());
@@ -478,17 +468,10 @@ describe.skipIf(skip)('Sparkplug B on devices that count and fall silent, with a
   }, 120_000);
 });
 
-describe.skipIf(skipPymodbus)('Sparkplug DCMD from an independent host through the command guard to pymodbus', () => {
-  const cleanups: Array<() => Promise<unknown>> = [];
-  afterEach(async () => {
-    for (const c of cleanups.splice(0).reverse()) await c().catch(() => {});
-  });
-  const track = <T extends { stop(): Promise<unknown> }>(x: T): T => {
-    cleanups.push(() => x.stop());
-    return x;
-  };
+describe.skipIf(skipPymodbus).concurrent('Sparkplug DCMD from an independent host through the command guard to pymodbus', () => {
 
-  it('writes a writable metric (the register changes, the next DDATA has it), refuses the rest, and a unit that stops answering gets DDEATH, then DBIRTH when it is back', async () => {
+  it('writes a writable metric (the register changes, the next DDATA has it), refuses the rest, and a unit that stops answering gets DDEATH, then DBIRTH when it is back', async (ctx) => {
+    const track = trackerOf(ctx);
     const broker = track(await startMosquitto());
     const host = track(await Host.start(generate(), broker));
     const holding = new Array<number>(20).fill(0);
