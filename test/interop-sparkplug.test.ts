@@ -499,7 +499,8 @@ describe.skipIf(skipPymodbus).concurrent('Sparkplug DCMD from an independent hos
       uplink: { url: broker.url, profile: 'sparkplug', sparkplug: { groupId: GROUP }, batch: { maxDelayMs: 50 }, reconnectMinMs: 200, reconnectMaxMs: 1000 },
       buffer: { commitIntervalMs: 50 },
     })));
-    await until(() => host.of('DBIRTH').some((m) => m.metrics.find((x) => x.name === 'setpoint')?.value === 2), 'the DBIRTH with the setpoint read');
+    // The device is born before its first read (null values); the read value follows by alias.
+    await until(() => host.of('DBIRTH').length > 0 && dataOf(host, 'pump', aliasOf(host, 'pump', 'setpoint')).some((m) => m.value === 2), 'the DBIRTH and the setpoint read');
     const setpoint = aliasOf(host, 'pump', 'setpoint');
     expect(host.of('DBIRTH')[0]!.metrics.find((m) => m.name === 'setpoint')).toMatchObject({ datatype: 10, props: { engUnit: 'bar' } });
 
