@@ -44,8 +44,7 @@ fg_log "node-linux-$FG_NODE_ARCH $node_version"
 #    runs dist/main.js only, and a package.json whose dependencies are what dist/ imports (no esbuild, no tsx).
 fg_log "staging the app in $stage"
 rm -rf "$stage"; mkdir -p "$stage/bin" "$stage/scripts" "$stage/src/status" "$stage/docs"
-(cd "$repo" && "$repo/node_modules/.bin/esbuild" src/cli/main.ts --bundle --splitting --platform=node --format=esm \
-  --target=node20 --packages=external --outdir="$stage/dist" --log-level=warning)
+(cd "$repo" && node scripts/build.mjs --outdir="$stage/dist")
 cp -r "$repo/config" "$stage/config"
 cp -r "$repo/src/status/assets" "$stage/src/status/assets"
 cp "$repo/scripts/install-service.sh" "$stage/scripts/"

@@ -32,14 +32,13 @@ export function bundled(entry = MAIN): Entry | string {
   const name = basename(entry).replace(/\.ts$/, '');
   const out = entry === MAIN ? OUT : `${OUT}-${name}`;
   let result: Entry | string;
-  if (words[0] !== 'esbuild' || !words.includes(MAIN)) {
-    result = `package.json has no esbuild "build" script of ${MAIN} (${script || 'none'})`;
+  if (words[0] !== 'node' || words[1] !== 'scripts/build.mjs') {
+    result = `package.json's "build" script is not scripts/build.mjs (${script || 'none'})`;
   } else {
-    const args = words.slice(1).map((w) => (w.startsWith('--outdir=') ? `--outdir=${out}` : w === MAIN ? entry : w));
-    const r = spawnSync(`${ROOT}node_modules/.bin/esbuild`, args, { cwd: ROOT, encoding: 'utf8' });
+    const r = spawnSync(process.execPath, [...words.slice(1), `--entry=${entry}`, `--outdir=${out}`], { cwd: ROOT, encoding: 'utf8' });
     result =
       r.status !== 0
-        ? `esbuild failed: ${(r.stderr || r.error?.message || '').trim().split('\n')[0]}`
+        ? `the build failed: ${(r.stderr || r.error?.message || '').trim().split('\n')[0]}`
         : { label: 'the bundle `npm run build` makes', args: [`${out}/${name}.js`] };
   }
   built.set(entry, result);
