@@ -171,8 +171,9 @@ class FuzzDevice {
   }
 }
 
+// The two transports at the same time, each with its device and link; the tests of one transport in order.
 for (const transport of ['tcp', 'rtu-over-tcp'] as const) {
-  describe(`Modbus response fuzz over ${transport}`, () => {
+  describe.concurrent(`Modbus response fuzz over ${transport}`, () => {
     const device = new FuzzDevice(transport === 'rtu-over-tcp');
     let link: ModbusLink;
     beforeAll(async () => {
@@ -185,7 +186,7 @@ for (const transport of ['tcp', 'rtu-over-tcp'] as const) {
       await device.close();
     });
 
-    it('gives exactly the registers asked for, or a ModbusError of a known kind', async () => {
+    it.sequential('gives exactly the registers asked for, or a ModbusError of a known kind', async () => {
       const seen = new Map<string, number>();
       await fc.assert(
         fc.asyncProperty(
@@ -226,7 +227,7 @@ for (const transport of ['tcp', 'rtu-over-tcp'] as const) {
       expect([...seen.keys()].some((k) => k.startsWith('valid->'))).toBe(true);
     }, 120_000);
 
-    it('keeps at most a few KiB of noise between transactions (a Modbus TCP peer is let go), and the next reply still reads', async () => {
+    it.sequential('keeps at most a few KiB of noise between transactions (a Modbus TCP peer is let go), and the next reply still reads', async () => {
       if (!link.isOpen) await link.open();
       const noise = Buffer.alloc(1000, 0xa5);
       // 20 KB stays below what a serial line relays in a second; a Modbus TCP peer never speaks unasked.

@@ -19,7 +19,8 @@ import { needPeers, startMosquitto } from './helpers/peers.js';
 const skip = needPeers('mosquitto');
 const GW = 'gw-birth';
 const EP = '0123456789abcdef';
-const KEEPALIVE_S = 5;
+// Also the will delay and the session expiry: a reconnect after 200-400 ms is well within it.
+const KEEPALIVE_S = 3;
 
 /** A TCP proxy that can cut every connection and refuse new ones for a while. */
 async function cutter(port: number) {
