@@ -19,7 +19,7 @@ import {
   type ProcessResult,
 } from './processing/index.js';
 import type { Sample } from './sample.js';
-import { createSource, type Source } from './sources/index.js';
+import { createSource, loadDrivers, loadingSource, type Source } from './sources/index.js';
 import { sessionOptions } from './uplink/options.js';
 import { MqttSession } from './uplink/session.js';
 import type { OutboxCondition, Outgoing } from './uplink/profile.js';
@@ -273,15 +273,25 @@ export function startGateway(initial: Config, logger: Logger, options: GatewayOp
   }, 1000);
   ticker.unref();
 
+  const devicesOf = (c: Config, bus: string) => c.devices.filter((d) => d.bus === bus);
   const startSources = (c: Config) =>
     c.buses.map((bus) => {
       const cycle = (busy: boolean) => outbox.sourceBusy(bus.id, busy);
-      const source = createSource(bus, c.devices.filter((d) => d.bus === bus.id), { logger, sink, cycle });
+      const source = createSource(bus, devicesOf(c, bus.id), { logger, sink, cycle });
       source.start();
       return source;
     });
-  let buses = startSources(config);
-  logger.info({ gateway: gatewayId, version: VERSION, buses: buses.length, devices: config.devices.length }, 'gateway started');
+  // The drivers load on first use (sources/registry.ts): until then a stand-in lists each bus (link down, devices
+  // not polled yet), replaced by the started sources once loaded. Stop and reload wait for that; a stop that came
+  // first leaves them unstarted.
+  let buses = config.buses.map((bus) => loadingSource(bus, devicesOf(config, bus.id)));
+  const sourcesStarted = loadDrivers(config.buses)
+    .then(() => {
+      if (stopping) return;
+      buses = startSources(config);
+      logger.info({ gateway: gatewayId, version: VERSION, buses: buses.length, devices: config.devices.length }, 'gateway started');
+    })
+    .catch((err: unknown) => logger.error({ err }, 'sources not started: no bus is polled'));
 
   // The technician's CLI on site (fieldgate command, fieldgate alarms) talks to the same guard.
   const controlPath = controlSocketPath(config.gateway.dataDir);
@@ -299,6 +309,7 @@ export function startGateway(initial: Config, logger: Logger, options: GatewayOp
     // Stop intake, commit, let the link take what it can in the time allowed, say offline, close.
     const server = await control;
     if (server) await stopControl(server, controlPath);
+    await sourcesStarted;
     await Promise.all(buses.map((b) => b.stop()));
     clearInterval(ticker);
     await clock.stop();
@@ -330,6 +341,9 @@ export function startGateway(initial: Config, logger: Logger, options: GatewayOp
     clock,
     async reload(next) {
       if (coreOf(next) !== coreOf(config)) return 'restart';
+      // The new drivers load before any source stops: a driver that cannot load leaves the running sources polling.
+      await sourcesStarted;
+      await loadDrivers(next.buses);
       // Sources stop between two polls; what they acquired is committed before the new plan starts.
       await Promise.all(buses.map((b) => b.stop()));
       for (const b of buses) outbox.sourceBusy(b.id, false);
