@@ -60,7 +60,7 @@ const skip = needPeers('mosquitto');
 // The two sites run at the same time, each with a broker of its own (a subscriber takes every gateway's topics).
 describe.skipIf(skip).concurrent('shipped configurations end to end (time compressed 10x)', () => {
   async function setUp(ctx: TestContext, scenario: 'village-water' | 'tunnel') {
-    const cleanup = cleanupsOf(ctx);
+    const cleanup = cleanupsOf(ctx, true);
     const broker = await startMosquitto();
     cleanup(() => broker.stop());
     const t0 = Date.now();

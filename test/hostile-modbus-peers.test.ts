@@ -5,20 +5,17 @@
  * gateway's /healthz and /metrics.
  */
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { ModbusBusConfig } from '../src/config/schema.js';
 import { ModbusBus } from '../src/sources/modbus/bus.js';
 import { compileDevice } from '../src/sources/modbus/device.js';
+import { cleanupsOf, type Cleanup } from './helpers/cleanup.js';
 import { config, recordingLogger, SampleLog } from './helpers/gateway.js';
 import { runGateway, writeConfig } from './helpers/gw-process.js';
 import { freePort, tempDir } from './helpers/peers.js';
 import { startScriptedModbusPeer, type PeerMode, type ScriptedModbusPeer } from './helpers/scripted-modbus.js';
 
-let cleanup: Array<() => Promise<unknown>> = [];
-afterEach(async () => {
-  for (const c of cleanup.reverse()) await c();
-  cleanup = [];
-});
+// Every test has its own peer and bus (or gateway), so all of them run at the same time.
 
 const tick = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -30,9 +27,9 @@ async function until(what: string, cond: () => boolean, timeoutMs = 5000): Promi
   }
 }
 
-async function rig(mode: PeerMode, busExtra: Record<string, unknown> = {}) {
+async function rig(cleanup: (c: Cleanup) => void, mode: PeerMode, busExtra: Record<string, unknown> = {}) {
   const peer = await startScriptedModbusPeer(mode);
-  cleanup.push(() => peer.close());
+  cleanup(() => peer.close());
   const cfg = config({
     gateway: { id: 'g' },
     buses: [{ id: 'plc', transport: 'tcp', host: '127.0.0.1', port: peer.port, timeoutMs: 300, retries: 0, reconnectMinMs: 100, reconnectMaxMs: 1000, unitBackoffMinMs: 200, unitBackoffMaxMs: 400, ...busExtra }],
@@ -48,16 +45,16 @@ async function rig(mode: PeerMode, busExtra: Record<string, unknown> = {}) {
     stopped = true;
     await bus.stop();
   };
-  cleanup.push(stop);
+  cleanup(stop);
   return { peer, bus, samples, rec, stop, device: () => bus.health()[0]! };
 }
 
 /** Info and above about the link (debug lines are off in the service). */
 const linkLines = (rec: ReturnType<typeof recordingLogger>) => rec.lines.filter((l) => l.level >= 30 && /connect|link/.test(l.msg));
 
-describe('a peer that floods bytes', () => {
-  it('is let go after a bounded read, redialed through the backoff, and the socket is gone after stop()', async () => {
-    const { peer, rec, stop, device } = await rig('flood', { timeoutMs: 500 });
+describe.concurrent('a peer that floods bytes', () => {
+  it('is let go after a bounded read, redialed through the backoff, and the socket is gone after stop()', async (ctx) => {
+    const { peer, rec, stop, device } = await rig(cleanupsOf(ctx), 'flood', { timeoutMs: 500 });
     await until('the gateway to let the flood go', () => peer.closedByGateway >= 1);
     await tick(3000);
     // Dialed through the backoff (100, 200, 400, 800 ms...), each connection dropped after a few KiB.
@@ -70,8 +67,8 @@ describe('a peer that floods bytes', () => {
     await until('no socket left open', () => peer.open === 0, 2000);
   });
 
-  it('stop() destroys the socket of a peer that keeps writing after our FIN', async () => {
-    const { peer, stop } = await rig('trickle', { timeoutMs: 500 });
+  it('stop() destroys the socket of a peer that keeps writing after our FIN', async (ctx) => {
+    const { peer, stop } = await rig(cleanupsOf(ctx), 'trickle', { timeoutMs: 500 });
     await until('the connection', () => peer.connections === 1 && peer.open === 1);
     await tick(200);
     await stop();
@@ -80,10 +77,10 @@ describe('a peer that floods bytes', () => {
   });
 });
 
-describe('a peer that closes mid-reply or at once', () => {
+describe.concurrent('a peer that closes mid-reply or at once', () => {
   for (const mode of ['mid-reply', 'close-at-once'] as const) {
-    it(`${mode}: reconnects through the backoff, counts the error on the device, logs once`, async () => {
-      const { peer, bus, rec, device } = await rig(mode);
+    it(`${mode}: reconnects through the backoff, counts the error on the device, logs once`, async (ctx) => {
+      const { peer, bus, rec, device } = await rig(cleanupsOf(ctx), mode);
       await tick(4000);
       // 100 + 200 + 400 + 800 + 1000 ms (±20 %) between dials: about 6 in 4 s; without a backoff, thousands.
       expect(peer.connections).toBeGreaterThanOrEqual(2);
@@ -101,8 +98,8 @@ describe('a peer that closes mid-reply or at once', () => {
     });
   }
 
-  it('a good reply resets the backoff: polling resumes, the device answers again', async () => {
-    const { peer, bus, samples, rec, device } = await rig('mid-reply');
+  it('a good reply resets the backoff: polling resumes, the device answers again', async (ctx) => {
+    const { peer, bus, samples, rec, device } = await rig(cleanupsOf(ctx), 'mid-reply');
     await until('a few dials', () => peer.connections >= 3);
     // Opens did not reset the backoff: it grew with every cut-off connection.
     expect(bus.reconnectDelayMs).toBeGreaterThanOrEqual(400);
@@ -116,10 +113,10 @@ describe('a peer that closes mid-reply or at once', () => {
   });
 });
 
-describe('only a good reply makes a device up', () => {
+describe.concurrent('only a good reply makes a device up', () => {
   for (const mode of ['wrong-unit', 'wrong-fc', 'short'] as const) {
-    it(`${mode}: the device is failing and backed off, the error counted as a frame error`, async () => {
-      const { peer, samples, rec, device } = await rig(mode);
+    it(`${mode}: the device is failing and backed off, the error counted as a frame error`, async (ctx) => {
+      const { peer, samples, rec, device } = await rig(cleanupsOf(ctx), mode);
       await until('replies', () => peer.requests >= 2);
       await tick(300);
       const h = device();
@@ -141,14 +138,14 @@ describe('only a good reply makes a device up', () => {
     });
   }
 
-  it('a device no reply has reached yet is not up', async () => {
-    const { device } = await rig('trickle', { timeoutMs: 2000 });
+  it('a device no reply has reached yet is not up', async (ctx) => {
+    const { device } = await rig(cleanupsOf(ctx), 'trickle', { timeoutMs: 2000 });
     await tick(200);
     expect(device().state).not.toBe('ok');
   });
 
-  it('a good peer: ok, with its readings', async () => {
-    const { samples, device } = await rig('good');
+  it('a good peer: ok, with its readings', async (ctx) => {
+    const { samples, device } = await rig(cleanupsOf(ctx), 'good');
     await samples.until((all) => all.filter((s) => s.quality === 'good').length >= 4);
     expect(samples.of('meter', 'a')[0]).toMatchObject({ quality: 'good', value: 0x0102 });
     expect(samples.of('meter', 'b')[0]).toMatchObject({ quality: 'good', value: 0x0103 });
@@ -156,10 +153,11 @@ describe('only a good reply makes a device up', () => {
   });
 });
 
-describe('the gateway reports a device that only answers garbage as down', () => {
-  it('wrong unit id: /healthz 503 and fieldgate_device_up 0 from the first polls, not after the stale rule', async () => {
+describe.concurrent('the gateway reports a device that only answers garbage as down', () => {
+  it('wrong unit id: /healthz 503 and fieldgate_device_up 0 from the first polls, not after the stale rule', async (ctx) => {
     const peer = await startScriptedModbusPeer('wrong-unit');
-    cleanup.push(() => peer.close());
+    const cleanup = cleanupsOf(ctx);
+    cleanup(() => peer.close());
     const dir = tempDir('hostile-status');
     const port = await freePort();
     const file = writeConfig(dir, {
@@ -169,7 +167,7 @@ describe('the gateway reports a device that only answers garbage as down', () =>
       status: { listen: `127.0.0.1:${port}` },
     });
     const gw = runGateway(file);
-    cleanup.push(() => gw.stop('SIGKILL'));
+    cleanup(() => gw.stop('SIGKILL'));
     await gw.running();
     await until('a few replies', () => peer.requests >= 2, 10_000);
     const base = `http://127.0.0.1:${port}`;

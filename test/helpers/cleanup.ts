@@ -2,28 +2,32 @@
 import type { TestContext } from 'vitest';
 
 export type Cleanup = () => unknown;
+type Ctx = Pick<TestContext, 'onTestFinished'>;
 
 /**
- * A function that registers a cleanup for the test of `ctx` and returns its argument; at the end of the test
- * (passed or failed) the cleanups run, the last registered first, each one's failure ignored.
+ * A function that registers a cleanup for the test of `ctx`. At the end of the test (passed or failed) the
+ * cleanups run, the last registered first; a cleanup that throws fails the test after all have run, unless
+ * `ignoreFailures` (things that may be gone already).
  */
-export function cleanupsOf(ctx: Pick<TestContext, 'onTestFinished'>): (cleanup: Cleanup) => void {
+export function cleanupsOf(ctx: Ctx, ignoreFailures = false): (cleanup: Cleanup) => void {
   const cleanups: Cleanup[] = [];
   ctx.onTestFinished(async () => {
+    const failures: unknown[] = [];
     for (const c of cleanups.splice(0).reverse()) {
       try {
         await c();
-      } catch {
-        // already gone
+      } catch (err) {
+        failures.push(err);
       }
     }
+    if (failures.length > 0 && !ignoreFailures) throw failures[0];
   });
   return (cleanup) => void cleanups.push(cleanup);
 }
 
-/** cleanupsOf for things with a stop(): `track(x)` stops x at the end of the test and returns it. */
-export function trackerOf(ctx: Pick<TestContext, 'onTestFinished'>): <T extends { stop(): Promise<unknown> }>(x: T) => T {
-  const add = cleanupsOf(ctx);
+/** For things with a stop() that may be gone already: `track(x)` stops x at the end of the test and returns it. */
+export function trackerOf(ctx: Ctx): <T extends { stop(): Promise<unknown> }>(x: T) => T {
+  const add = cleanupsOf(ctx, true);
   return (x) => {
     add(() => x.stop());
     return x;
