@@ -3,26 +3,24 @@
  * must all reach a subscriber (every committed seq, duplicates allowed and counted) through broker restarts,
  * a gateway SIGKILLed while the broker is down, passwords, TLS with client certificates and a wrong CA.
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, type TestContext } from 'vitest';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startSimulator, type RunningSimulator } from '../src/sim/server.js';
+import { cleanupsOf } from './helpers/cleanup.js';
 import { makeTlsFiles, needPeers, startMosquitto, tempDir, type MosquittoPeer } from './helpers/peers.js';
 import { Collector, lastSeq, runGateway, writeConfig, type GatewayProcess } from './helpers/gw-process.js';
 
 const skip = needPeers('mosquitto', 'openssl');
 
-describe.skipIf(skip)('uplink to Mosquitto', () => {
+// Each test has a broker of its own (the simulator is shared), so they run at the same time.
+describe.skipIf(skip).concurrent('uplink to Mosquitto', () => {
   let sim: RunningSimulator;
-  const cleanups: Array<() => Promise<unknown>> = [];
   beforeAll(async () => {
     sim = await startSimulator({ scenario: 'village-water', tcp: { host: '127.0.0.1', port: 0 }, seed: 9 });
   });
   afterAll(async () => {
     await sim?.close();
-  });
-  afterEach(async () => {
-    for (const c of cleanups.splice(0).reverse()) await c().catch(() => {});
   });
 
   function gatewayConfig(dir: string, uplink: Record<string, unknown>, id = 'gw-test') {
@@ -43,12 +41,17 @@ describe.skipIf(skip)('uplink to Mosquitto', () => {
     });
   }
 
-  function track<T extends { stop(): Promise<unknown> } | { close(): Promise<unknown> }>(x: T): T {
-    cleanups.push(() => ('stop' in x ? x.stop() : (x as { close(): Promise<unknown> }).close()));
-    return x;
-  }
+  /** The test's `track(x)`: x is stopped (or closed) at its end. */
+  const trackerIn = (ctx: TestContext) => {
+    const cleanup = cleanupsOf(ctx, true);
+    return <T extends { stop(): Promise<unknown> } | { close(): Promise<unknown> }>(x: T): T => {
+      cleanup(() => ('stop' in x ? x.stop() : (x as { close(): Promise<unknown> }).close()));
+      return x;
+    };
+  };
 
-  it('delivers every committed seq, says online with the point list, and offline on SIGTERM', async () => {
+  it('delivers every committed seq, says online with the point list, and offline on SIGTERM', async (ctx) => {
+    const track = trackerIn(ctx);
     const broker = track(await startMosquitto());
     const dir = tempDir('gw');
     const file = gatewayConfig(dir, { url: broker.url });
@@ -72,7 +75,8 @@ describe.skipIf(skip)('uplink to Mosquitto', () => {
     expect(gw.log()).not.toMatch(/"level":50/);
   });
 
-  it('loses nothing through broker restarts and a gateway SIGKILLed while the broker is down', async () => {
+  it('loses nothing through broker restarts and a gateway SIGKILLed while the broker is down', async (ctx) => {
+    const track = trackerIn(ctx);
     const broker = track(await startMosquitto({ persistence: true }));
     const dir = tempDir('gw');
     const file = gatewayConfig(dir, { url: broker.url, protocolVersion: 4 });
@@ -103,7 +107,8 @@ describe.skipIf(skip)('uplink to Mosquitto', () => {
     expect(sub.seqs.duplicates).toBeGreaterThanOrEqual(0);
   });
 
-  it('logs in with a password file, and refuses to log a wrong password', async () => {
+  it('logs in with a password file, and refuses to log a wrong password', async (ctx) => {
+    const track = trackerIn(ctx);
     const broker = track(await startMosquitto({ passwordFile: { user: 'gw01', password: 's3cret-pw' } }));
     const dir = tempDir('gw');
     const pass = join(dir, 'mqtt.pass');
@@ -124,7 +129,8 @@ describe.skipIf(skip)('uplink to Mosquitto', () => {
     expect(await bad.stop()).toBe(0);
   });
 
-  it('connects with mutual TLS, and refuses a broker signed by another CA', async () => {
+  it('connects with mutual TLS, and refuses a broker signed by another CA', async (ctx) => {
+    const track = trackerIn(ctx);
     const tlsDir = tempDir('tls');
     const tls = await makeTlsFiles(tlsDir);
     const broker = track(await startMosquitto({ tls: { caFile: tls.caFile, certFile: tls.serverCertFile, keyFile: tls.serverKeyFile, requireCertificate: true } }));
