@@ -47,6 +47,8 @@ export interface Gateway {
   readonly processor: Processor;
   /** Every command (cloud or local socket) goes through it. */
   readonly commands: CommandGuard;
+  /** The latest state of every point, which the births and the status page read. */
+  readonly lastValues: LastValues;
   /** Applies a new configuration in place when only acquisition and processing changed; else 'restart'. */
   reload(next: Config): Promise<'applied' | 'restart'>;
   stop(): Promise<void>;
@@ -63,6 +65,8 @@ export interface GatewayOptions {
   onConfigRollback?: (version: number) => Promise<unknown>;
   /** Called with the publish-to-PUBACK time of every acknowledged telemetry message (metrics). */
   onPuback?: (ms: number) => void;
+  /** The last-value cache to feed: the Supervisor's, so it outlives a restart. Default a new one. */
+  lastValues?: LastValues;
 }
 
 /**
@@ -127,7 +131,13 @@ export function startGateway(initial: Config, logger: Logger, options: GatewayOp
     outbox.appendEvent({ kind: 'outbox-recreated', ...report });
   }
 
-  const lastValues = new LastValues();
+  const lastValues = options.lastValues ?? new LastValues();
+  // A cache from before a restart keeps only what this configuration still has.
+  const retainConfigured = (c: Config) => {
+    const configured = new Set([...c.devices.flatMap((d) => d.points.map((p) => `${d.id}\u0000${p.id}`)), ...aggregatePoints(c.devices).map((a) => `${a.device}\u0000${a.point}`)]);
+    lastValues.retain((device, point) => configured.has(`${device}\u0000${point}`));
+  };
+  retainConfigured(config);
 
   // Commands: judged against the configuration of the moment, audited in the outbox, run on the device's bus.
   let facts = pointFacts(config);
@@ -336,6 +346,7 @@ export function startGateway(initial: Config, logger: Logger, options: GatewayOp
     },
     outbox,
     commands: guard,
+    lastValues,
     uplink,
     session,
     clock,
@@ -351,8 +362,7 @@ export function startGateway(initial: Config, logger: Logger, options: GatewayOp
       config = next;
       facts = pointFacts(next);
       registerPoints(next);
-      const configured = new Set([...next.devices.flatMap((d) => d.points.map((p) => `${d.id}\u0000${p.id}`)), ...aggregatePoints(next.devices).map((a) => `${a.device}\u0000${a.point}`)]);
-      lastValues.retain((device, point) => configured.has(`${device}\u0000${point}`));
+      retainConfigured(next);
       processor = new Processor(next.devices, { restored: outbox.readState(ALARM_STATE_PREFIX) });
       buses = startSources(next);
       uplink?.refreshBirth();

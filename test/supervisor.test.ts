@@ -55,6 +55,18 @@ describe('Supervisor', () => {
     expect(changes.map((c) => c.gateway.id)).toEqual(['sup-1', 'sup-2']);
   });
 
+  it('hands one last-value cache to every gateway it starts, pruned to what the new configuration has', async () => {
+    const dir = tempDir('sup');
+    const { supervisor } = supervise(base(dir), () => base(dir, 'sup-2'));
+    const first = supervisor.gateway;
+    expect(first.lastValues).toBe(supervisor.lastValues);
+    supervisor.lastValues.update([{ device: 'gone', point: 'p', ts: 1, value: 1, quality: 'good' }]);
+    await supervisor.reload();
+    expect(supervisor.gateway).not.toBe(first);
+    expect(supervisor.gateway.lastValues).toBe(supervisor.lastValues);
+    expect(supervisor.lastValues.get('gone', 'p')).toBeUndefined();
+  });
+
   it('ends with exit code 1 after a fatal outbox error, after a clean stop, and 0 after a stop', async () => {
     const a = supervise(base(tempDir('sup')));
     a.supervisor.escaped('uncaught exception', new OutboxError('OUTBOX_CORRUPT', 'the outbox /x/outbox.db is corrupt'));

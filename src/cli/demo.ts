@@ -5,6 +5,7 @@ import { Option, type Command } from 'commander';
 import { parse } from 'yaml';
 import { configSchema, type Config } from '../config/schema.js';
 import { Supervisor } from '../supervisor/supervisor.js';
+import { LastValues } from '../last-values.js';
 import { StatusSurface } from '../status/surface.js';
 import type { Gateway } from '../gateway.js';
 import { createLogger } from '../log.js';
@@ -56,8 +57,10 @@ export function register(program: Command): void {
         uplink: { url: broker.url, protocolVersion: 4 },
         status: { listen: flags.status },
       });
-      const status: StatusSurface = new StatusSurface({ gateway: (): Gateway => supervisor.gateway, logger, anyPortIfTaken: true });
-      const supervisor = new Supervisor(config, { logger, hooks: status.hooks, beforeStop: () => status.close() });
+      // One last-value cache for the process: the gateways feed it, the page and the births read it.
+      const lastValues = new LastValues();
+      const status: StatusSurface = new StatusSurface({ gateway: (): Gateway => supervisor.gateway, logger, lastValues, anyPortIfTaken: true });
+      const supervisor = new Supervisor(config, { logger, lastValues, hooks: status.hooks, beforeStop: () => status.close() });
       await supervisor.enqueue('starting the status page', () => status.apply(config.status));
       process.stdout.write(
         [

@@ -7,6 +7,7 @@ import type { Gateway } from '../gateway.js';
 import { createLogger } from '../log.js';
 import { StatusSurface } from '../status/surface.js';
 import { Supervisor } from '../supervisor/supervisor.js';
+import { LastValues } from '../last-values.js';
 import { systemdNotifier } from '../systemd.js';
 
 export function register(program: Command): void {
@@ -32,7 +33,9 @@ Example:
       const local = loadConfig(flags.config);
       const logger = createLogger(flags.logLevel as 'info');
       const notify = systemdNotifier(logger);
-      const status: StatusSurface = new StatusSurface({ gateway: (): Gateway => supervisor.gateway, logger });
+      // One last-value cache for the process: the gateways feed it, the page and the births read it.
+      const lastValues = new LastValues();
+      const status: StatusSurface = new StatusSurface({ gateway: (): Gateway => supervisor.gateway, logger, lastValues });
       // Pushed configurations (remoteConfig.enabled): the version that ran last starts, unless this file changed.
       let remote: RemoteConfig | undefined;
       if (local.remoteConfig?.enabled) {
@@ -49,6 +52,7 @@ Example:
       const config: Config = remote ? remote.startup() : local;
       const supervisor: Supervisor = new Supervisor(config, {
         logger,
+        lastValues,
         hooks: remote ? { ...status.hooks, onConfigDesired: (payload) => remote.desired(payload), onConfigRollback: (v) => remote.rollbackTo(v) } : status.hooks,
         load: () => (remote ? remote.reloaded(loadConfig(flags.config), readConfigText(flags.config)) : loadConfig(flags.config)),
         beforeStop: async () => {

@@ -1,6 +1,7 @@
 /**
- * What the status surface remembers between requests: the last reading of every point with an hour of
- * downsampled history, the active and recent alarms, and the counters that turn into rates. Fed from the
+ * What the status surface remembers between requests: an hour of downsampled history and the readings per
+ * quality of every point, the active and recent alarms, and the counters that turn into rates. The latest
+ * reading of a point is the core's last-value cache (last-values.ts), read here, not copied. Fed from the
  * gateway's callbacks; everything else is read from the gateway when a snapshot is built. No timers and no
  * I/O here: the clock is injected, so tests step time themselves.
  *
@@ -8,8 +9,9 @@
  * A restart-reload keeps the same StatusState (points and alarms carry over) and passes the same callbacks.
  */
 import type { Config, DeviceConfig } from '../config/schema.js';
+import { LastValues, MAX_POINTS } from '../last-values.js';
 import { VERSION } from '../paths.js';
-import type { Quality, Sample, SampleValue } from '../sample.js';
+import type { Quality, Sample } from '../sample.js';
 import type { DeviceHealth } from '../sources/types.js';
 import { DEFAULT_HEALTH_RULES, evaluateHealth, staleAfterMs, type HealthRules } from './health.js';
 import { PointHistory, plottable, type HistorySeries } from './history.js';
@@ -36,21 +38,18 @@ export interface StatusStateOptions {
   health?: Partial<HealthRules>;
   /** Node.js process metrics (memory, CPU, event loop) on /metrics. Default true. */
   processMetrics?: boolean;
+  /**
+   * The core's last-value cache, fed by the gateway before observe() sees the samples. Without it (tests, a page
+   * fed only through its hooks) the state keeps one of its own and observe() feeds it.
+   */
+  values?: LastValues;
 }
 
+/** What the page keeps of a point beyond its latest reading: its plot and its readings per quality. */
 interface PointEntry {
-  value?: SampleValue;
-  quality: Quality | null;
-  reason?: string;
-  ts: number | null;
-  goodValue?: SampleValue;
-  goodTs?: number;
   counts: Record<Quality, number>;
   history?: PointHistory;
 }
-
-/** Readings keep their memory bounded even if a misbehaving source invented point names. */
-const MAX_POINTS = 20_000;
 
 export class StatusState {
   readonly startedAt: number;
@@ -61,6 +60,8 @@ export class StatusState {
   private readonly bucketMs: number;
   private readonly historyMs: number;
   private readonly alarms: AlarmBook;
+  private readonly values: LastValues;
+  private readonly feedsValues: boolean;
   private readonly points = new Map<string, Map<string, PointEntry>>();
   private pointCount = 0;
   private readonly listeners = new Set<() => void>();
@@ -81,10 +82,13 @@ export class StatusState {
     this.rules = { ...DEFAULT_HEALTH_RULES, ...options.health };
     this.metrics = new StatusMetrics({ processMetrics: options.processMetrics });
     this.startedAt = this.now();
+    this.feedsValues = options.values === undefined;
+    this.values = options.values ?? new LastValues();
   }
 
   /** Every batch the gateway stores (after processing). Cheap: map lookups and a ring write per sample. */
   observe(samples: readonly Sample[]): void {
+    if (this.feedsValues) this.values.update(samples);
     let device: Map<string, PointEntry> | undefined;
     let deviceId: string | undefined;
     for (const s of samples) {
@@ -96,23 +100,15 @@ export class StatusState {
       let p = device!.get(s.point);
       if (!p) {
         if (this.pointCount >= MAX_POINTS) continue;
-        p = { quality: null, ts: null, counts: { good: 0, bad: 0, uncertain: 0 } };
+        p = { counts: { good: 0, bad: 0, uncertain: 0 } };
         device!.set(s.point, p);
         this.pointCount++;
       }
-      p.value = s.value;
-      p.quality = s.quality;
-      p.reason = s.reason;
-      p.ts = s.ts;
       p.counts[s.quality]++;
       if (s.quality === 'bad') {
         // Nothing to draw, but the chart shows the stretch as bad rather than as a silent gap.
         p.history?.add(s.ts, undefined, 'bad');
         continue;
-      }
-      if (s.quality === 'good') {
-        p.goodValue = s.value;
-        p.goodTs = s.ts;
       }
       const v = plottable(s.value);
       if (v !== undefined) (p.history ??= new PointHistory(this.bucketMs, this.historyMs)).add(s.ts, v, s.quality);
@@ -273,6 +269,8 @@ export class StatusState {
       this.pointCount -= byPoint.size;
       this.points.delete(device);
     }
+    // A shared cache is the gateway's to prune (it does at every reload and start).
+    if (this.feedsValues) this.values.retain((device) => ids.has(device));
   }
 
   private deviceView(d: DeviceConfig, h: DeviceHealth | undefined, since: number, units: Units, worst: Map<string, string>): DeviceView {
@@ -284,9 +282,9 @@ export class StatusState {
     const ids = d.points.map((p) => p.id);
     const configured = new Set(ids);
     // Points the processing adds (aggregates such as flow.avg) follow the configured ones.
-    for (const id of [...(byPoint?.keys() ?? [])].sort()) if (!configured.has(id)) ids.push(id);
+    for (const id of [...this.values.points(d.id)].sort()) if (!configured.has(id)) ids.push(id);
     const points = ids.map((id): PointView => {
-      const p = byPoint?.get(id);
+      const p = this.values.get(d.id, id);
       const unit = units.get(d.id, id);
       const description = d.points.find((c) => c.id === id)?.description;
       const view: PointView = { id, quality: p?.quality ?? null, ts: p?.ts ?? null };
@@ -295,7 +293,7 @@ export class StatusState {
       if (p && p.value !== undefined) view.value = p.value;
       if (p?.reason) view.reason = p.reason;
       if (p && p.quality !== 'good' && p.goodTs !== undefined) view.lastGood = { value: p.goodValue ?? null, ts: p.goodTs };
-      const bucket = p?.history?.current();
+      const bucket = byPoint?.get(id)?.history?.current();
       if (bucket) view.bucket = bucket;
       const alarm = worst.get(`${d.id}\u0000${id}`);
       if (alarm) view.alarm = alarm;

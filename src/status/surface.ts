@@ -5,6 +5,7 @@
  * allowed to stop acquisition: a port that cannot be bound is a warning, and the gateway runs without it.
  */
 import type { StatusConfig } from '../config/schema.js';
+import type { LastValues } from '../last-values.js';
 import type { Logger } from '../log.js';
 import type { Sample } from '../sample.js';
 import type { AlarmEvent } from '../processing/types.js';
@@ -25,11 +26,13 @@ export interface StatusSurfaceOptions {
   logger: Logger;
   /** When the configured port is taken, listen on a free one instead of running without a page (the demo). */
   anyPortIfTaken?: boolean;
+  /** The core's last-value cache, which the gateways feed; without it the state keeps its own from the hooks. */
+  lastValues?: LastValues;
 }
 
 export class StatusSurface {
   /** Replaced by an empty one when the page is turned off: its plots' history grows with the point count. */
-  state = new StatusState();
+  state: StatusState;
   readonly hooks: StatusHooks = {
     // With the page off nothing is kept (at 10,000 points the plots' history is about 58 MiB).
     onSamples: (samples) => this.serving !== 'off' && this.state.observe(samples),
@@ -43,6 +46,7 @@ export class StatusSurface {
 
   constructor(private readonly options: StatusSurfaceOptions) {
     this.log = options.logger.child({ stage: 'status' });
+    this.state = this.newState();
   }
 
   /** http://HOST:PORT of the running page, or undefined when it is off or could not start. */
@@ -59,7 +63,7 @@ export class StatusSurface {
     this.server = undefined;
     this.serving = key;
     if (!wanted.enabled) {
-      this.state = new StatusState();
+      this.state = this.newState();
       this.log.info('status page disabled (status.enabled: false)');
       return;
     }
@@ -75,6 +79,10 @@ export class StatusSurface {
       }
       this.log.warn(`status page not started: ${reason}; the gateway runs without it (set status.listen to a free HOST:PORT and reload)`);
     }
+  }
+
+  private newState(): StatusState {
+    return new StatusState({ values: this.options.lastValues });
   }
 
   async close(): Promise<void> {

@@ -8,6 +8,7 @@
 import type { Config } from '../config/schema.js';
 import { UserError } from '../errors.js';
 import { startGateway, type Gateway, type GatewayOptions } from '../gateway.js';
+import { LastValues } from '../last-values.js';
 import type { Logger } from '../log.js';
 import { OutboxError } from '../outbox/index.js';
 
@@ -38,6 +39,8 @@ export interface SupervisorOptions {
   beforeStop?: () => Promise<void>;
   /** After every configuration change that was applied (the status page follows its section). */
   afterChange?: (config: Config) => Promise<void>;
+  /** The last-value cache the status page reads too. Default a new one. */
+  lastValues?: LastValues;
 }
 
 export class Supervisor {
@@ -51,6 +54,8 @@ export class Supervisor {
   /** A daemon stays up until told to stop, even with nothing to poll, send or serve. */
   private readonly hold = setInterval(() => {}, 2 ** 30);
   private readonly log: Logger;
+  /** One for every gateway this starts: a restart keeps the latest values for the page and the next birth. */
+  readonly lastValues: LastValues;
 
   /** Starts the gateway; throws a UserError (exit 1) when its outbox cannot be opened. */
   constructor(
@@ -58,6 +63,7 @@ export class Supervisor {
     private readonly options: SupervisorOptions,
   ) {
     this.log = options.logger;
+    this.lastValues = options.lastValues ?? new LastValues();
     try {
       this.current = this.startWatched(config);
     } catch (err) {
@@ -154,7 +160,7 @@ export class Supervisor {
   }
 
   private startWatched(config: Config): Gateway {
-    const gateway = startChecked(config, this.log, this.options.hooks);
+    const gateway = startChecked(config, this.log, { ...this.options.hooks, lastValues: this.lastValues });
     gateway.outbox.onUnusable((err) => {
       if (err.code !== 'OUTBOX_DELETED') return this.fatal(err);
       // Deleted under us: a clean stop drains what the link takes from the unlinked file; the new start recreates it.
