@@ -6,7 +6,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { formatLine, formatVerify, SparkplugWatch, type MetricLine } from '../src/cli/tail-sparkplug.js';
 import { configSchema } from '../src/config/schema.js';
 import { startGateway } from '../src/gateway.js';
@@ -14,6 +14,7 @@ import { startSimulator, type RunningSimulator } from '../src/sim/server.js';
 import type { BirthContext, Outgoing, StoredRow } from '../src/uplink/profile.js';
 import { sparkplugProfile } from '../src/uplink/profiles/sparkplug/index.js';
 import { startAedes, type AedesBroker } from './helpers/aedes.js';
+import { cleanupsOf } from './helpers/cleanup.js';
 import { fieldgate } from './helpers/cli.js';
 import { recordingLogger } from './helpers/gateway.js';
 
@@ -75,20 +76,18 @@ describe('SparkplugWatch', () => {
   });
 });
 
-describe('fieldgate tail --profile sparkplug', () => {
+// The refusals need no gateway: they run beside the gateway test.
+describe.concurrent('fieldgate tail --profile sparkplug', () => {
   let broker: AedesBroker;
-  const cleanups: Array<() => Promise<unknown>> = [];
   beforeAll(async () => {
     broker = await startAedes();
   });
   afterAll(async () => {
     await broker?.stop();
   });
-  afterEach(async () => {
-    for (const c of cleanups.splice(0).reverse()) await c().catch(() => {});
-  });
 
-  it('prints the metrics of a gateway that publishes Sparkplug, named from its births, and --verify finds no gap', async () => {
+  it('prints the metrics of a gateway that publishes Sparkplug, named from its births, and --verify finds no gap', async (ctx) => {
+    const cleanups = { push: cleanupsOf(ctx, true) };
     const sim: RunningSimulator = await startSimulator({ scenario: 'village-water', tcp: { host: '127.0.0.1', port: 0 }, seed: 3 });
     cleanups.push(() => sim.close());
     const dir = mkdtempSync(join(tmpdir(), 'fieldgate-tail-spb-'));

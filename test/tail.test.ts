@@ -7,12 +7,13 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it, type TestContext } from 'vitest';
 import { configSchema } from '../src/config/schema.js';
 import { startGateway } from '../src/gateway.js';
 import { startSimulator, type RunningSimulator } from '../src/sim/server.js';
 import { encodeCompact, type OutgoingSample } from '../src/uplink/payload.js';
 import { startAedes, type AedesBroker } from './helpers/aedes.js';
+import { cleanupsOf, type Cleanup } from './helpers/cleanup.js';
 import { fieldgate } from './helpers/cli.js';
 import { recordingLogger } from './helpers/gateway.js';
 
@@ -28,20 +29,18 @@ function subscribed(broker: AedesBroker, count: number): Promise<void> {
   });
 }
 
-describe('fieldgate tail', () => {
-  let broker: AedesBroker;
-  const cleanups: Array<() => Promise<unknown>> = [];
-  beforeAll(async () => {
-    broker = await startAedes();
-  });
-  afterAll(async () => {
-    await broker?.stop();
-  });
-  afterEach(async () => {
-    for (const c of cleanups.splice(0).reverse()) await c().catch(() => {});
-  });
+// Each test with a broker of its own (a tail without --gateway sees every gateway's topics), all at once.
+describe.concurrent('fieldgate tail', () => {
+  /** The test's cleanups, and an aedes broker stopped at its end. */
+  async function setUp(ctx: TestContext): Promise<{ broker: AedesBroker; cleanups: { push(c: Cleanup): void } }> {
+    const add = cleanupsOf(ctx, true);
+    const broker = await startAedes();
+    add(() => broker.stop());
+    return { broker, cleanups: { push: add } };
+  }
 
-  it('--json prints one line per sample with fixed keys, and status lines', async () => {
+  it('--json prints one line per sample with fixed keys, and status lines', async (ctx) => {
+    const { broker, cleanups } = await setUp(ctx);
     const sim: RunningSimulator = await startSimulator({ scenario: 'village-water', tcp: { host: '127.0.0.1', port: 0 }, seed: 2 });
     cleanups.push(() => sim.close());
     const dir = mkdtempSync(join(tmpdir(), 'fieldgate-tail-'));
@@ -80,7 +79,8 @@ describe('fieldgate tail', () => {
     expect(status[0]).toMatchObject({ event: 'status', gateway: 'gw-tail', state: 'online', points: 2 });
   });
 
-  it('--verify counts received, unique, duplicates and missing; a reported drop is not missing; garbage is one stderr line', async () => {
+  it('--verify counts received, unique, duplicates and missing; a reported drop is not missing; garbage is one stderr line', async (ctx) => {
+    const { broker, cleanups } = await setUp(ctx);
     const G = 'gw-verify';
     const EP = '0123456789abcdef';
     const listening = subscribed(broker, 2);
