@@ -335,3 +335,31 @@ describe('readable numbers', () => {
     expect(Number.isNaN(decode(spec('float32'), [0x7fc0, 0]))).toBe(true);
   });
 });
+
+describe('compileDecoder: shared decoders', () => {
+  it('points with the same spec share one decoder; any difference in the spec gets its own', () => {
+    const base: ValueSpec = { fc: 3, type: 'uint32', order: 'CDAB', scale: 0.1, offset: 2, length: undefined };
+    expect(compileDecoder({ ...base })).toBe(compileDecoder({ ...base }));
+    const variants: ValueSpec[] = [
+      { ...base, fc: 4 },
+      { ...base, type: 'int32' },
+      { ...base, order: 'ABCD' },
+      { ...base, scale: 1 },
+      { ...base, offset: 0 },
+      { ...base, type: 'uint16', bit: 3 },
+      { ...base, type: 'string', length: 4 },
+    ];
+    const decoders = new Set([compileDecoder(base), ...variants.map((v) => compileDecoder(v))]);
+    expect(decoders.size).toBe(variants.length + 1);
+    // Each still decodes by its own spec.
+    expect(compileDecoder(base)([1, 0], 0)).toBe(2.1);
+    expect(compileDecoder({ ...base, order: 'ABCD' })([0, 1], 0)).toBe(2.1);
+    expect(compileDecoder({ ...base, scale: 1 })([1, 0], 0)).toBe(3);
+  });
+
+  it('a spec that cannot compile throws every time, and is not remembered', () => {
+    const bad: ValueSpec = { fc: 3, type: 'uint16', order: 'ABCD', bit: 16, scale: 1, offset: 0 };
+    expect(() => compileDecoder(bad)).toThrow(/bit 16/);
+    expect(() => compileDecoder(bad)).toThrow(/bit 16/);
+  });
+});
