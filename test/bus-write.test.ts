@@ -9,7 +9,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { ModbusBusConfig } from '../src/config/schema.js';
 import { ModbusBus } from '../src/sources/modbus/bus.js';
 import { compileDevice } from '../src/sources/modbus/device.js';
-import { ModbusError, type ModbusLink, type Target } from '../src/sources/modbus/link.js';
+import { ModbusError } from '../src/sources/modbus/errors.js';
+import type { ModbusLink, Target } from '../src/sources/modbus/link.js';
 import type { ReadFc, WriteFc } from '../src/sources/modbus/types.js';
 import {
   compileWrite, encodeWrite, executeWrite, sameValue, WRITE_QUEUE_LIMIT, WriteQueue, type WriteIo, type WriteJob, type WritePlan,

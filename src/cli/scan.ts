@@ -1,5 +1,6 @@
 import { Option, type Command } from 'commander';
-import { describeTarget, type ModbusError } from '../sources/modbus/link.js';
+import type { ModbusError } from '../sources/modbus/errors.js';
+import { describeTarget } from '../sources/modbus/link.js';
 import type { ReadFc } from '../sources/modbus/types.js';
 import { UserError } from '../errors.js';
 import { TARGET_HELP, addLinkOptions, intFlag, openLink, parseTarget, type LinkFlags } from './target.js';

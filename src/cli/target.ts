@@ -1,7 +1,8 @@
 /** What read, write and scan share: the TARGET argument, serial and timing flags, and opening the link. */
 import { Option, type Command } from 'commander';
 import { UserError } from '../errors.js';
-import { ModbusLink, type ModbusError, type Target } from '../sources/modbus/link.js';
+import type { ModbusError } from '../sources/modbus/errors.js';
+import { ModbusLink, type Target } from '../sources/modbus/link.js';
 import { ORDERS, POINT_TYPES, type Order, type PointType } from '../sources/modbus/types.js';
 
 export interface LinkFlags {

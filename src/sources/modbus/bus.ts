@@ -23,7 +23,8 @@ import { LoopedBus } from '../looped-bus.js';
 import { cycleSleep, monotonic, reschedule, stepDue } from '../schedule.js';
 import type { DeviceHealth, LinkState, WriteOutcome, WriteRequest } from '../types.js';
 import { decodeResponse, failedRequest, type CompiledDevice, type CompiledRequest } from './device.js';
-import { ModbusError, ModbusLink, describeTarget, type Target } from './link.js';
+import { ModbusError } from './errors.js';
+import { ModbusLink, describeTarget, type Target } from './link.js';
 import { encodeWrite, executeWrite, failed, shownValue, WriteQueue, type WriteIo, type WriteJob } from './writes.js';
 import { ToolRunner, type ToolControl, type ToolOutcome, type ToolRequest } from './tools.js';
 

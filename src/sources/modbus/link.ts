@@ -5,7 +5,8 @@
 import { EventEmitter } from 'node:events';
 import ModbusSerial from 'modbus-serial';
 import type { ModbusRTU } from 'modbus-serial/ModbusRTU.js';
-import { EXCEPTION_NAMES, type ReadFc, type WriteFc } from './types.js';
+import { ModbusError, exceptionName } from './errors.js';
+import type { ReadFc, WriteFc } from './types.js';
 
 // The package's default export is the client class at run time; its typings declare it under another name.
 const ModbusClient = ModbusSerial as unknown as new () => ModbusRTU;
@@ -13,30 +14,6 @@ const ModbusClient = ModbusSerial as unknown as new () => ModbusRTU;
 export type Target =
   | { transport: 'tcp' | 'rtu-over-tcp'; host: string; port: number }
   | { transport: 'rtu'; port: string; baudRate: number; parity: 'none' | 'even' | 'odd'; dataBits: 7 | 8; stopBits: 1 | 2 };
-
-export type ModbusErrorKind = 'exception' | 'timeout' | 'crc' | 'frame' | 'disconnected' | 'connect';
-
-/** A failed transaction or connection, named in the field's words ("slave device busy", "timeout after 500 ms"). */
-export class ModbusError extends Error {
-  constructor(
-    readonly kind: ModbusErrorKind,
-    message: string,
-    /** The exception code for kind 'exception'. */
-    readonly code?: number,
-  ) {
-    super(message);
-    this.name = 'ModbusError';
-  }
-
-  /** The link itself is gone: reconnect rather than blame the unit. */
-  get linkLost(): boolean {
-    return this.kind === 'disconnected' || this.kind === 'connect';
-  }
-}
-
-export function exceptionName(code: number): string {
-  return EXCEPTION_NAMES[code] ?? `exception ${code}`;
-}
 
 /** Maps modbus-serial's errors (strings in messages, errno fields) to a ModbusError. */
 export function classifyError(err: unknown, timeoutMs: number): ModbusError {

@@ -9,7 +9,7 @@
  */
 import { nextDue, monotonic, type ScheduledRun } from '../schedule.js';
 import { compileDecoder, type DecodedValue } from './decode.js';
-import { ModbusError } from './link.js';
+import { ModbusError } from './errors.js';
 import { MAX_BITS_PER_READ, MAX_REGISTERS_PER_READ, ORDERS, POINT_TYPES, isBitFc, pointWidth, type Order, type PointType, type ReadFc } from './types.js';
 
 export interface ReadTool {

@@ -10,7 +10,7 @@ import type { PointConfig, PointWrite } from '../../config/schema.js';
 import { resolvedType } from '../../config/points.js';
 import type { WriteOutcome, WriteRequest } from '../types.js';
 import { compileDecoder, encodeValue, type DecodedValue, type Decoder, type ValueSpec } from './decode.js';
-import { ModbusError } from './link.js';
+import { ModbusError } from './errors.js';
 import { pointWidth, type WriteFc } from './types.js';
 
 /** Writes waiting on one bus beyond this are refused ('write queue full'): a backlog of commands is no command. */
