@@ -8,7 +8,8 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ModbusError, ModbusLink } from '../src/sources/modbus/link.js';
+import { ModbusError } from '../src/sources/modbus/errors.js';
+import { ModbusLink } from '../src/sources/modbus/link.js';
 
 const TIMEOUT_MS = 120;
 const KINDS = new Set(['exception', 'timeout', 'crc', 'frame', 'disconnected', 'connect']);
