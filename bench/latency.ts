@@ -15,7 +15,7 @@ import { startBroker } from './lib/broker.js';
 import { shipped } from './lib/bundle.js';
 import { f1, int, load, seconds } from './lib/format.js';
 import { launch, measure } from './lib/phase.js';
-import { startSim } from './lib/sim.js';
+import { startSim, type SimKind } from './lib/sim.js';
 import { POINTS } from './lib/workload.js';
 
 const STEADY_S = seconds('FIELDGATE_BENCH_STEADY_S', 30);
@@ -53,9 +53,9 @@ interface Row {
   rss: number;
 }
 
-async function steady(label: string, uplink: Record<string, unknown>): Promise<Row> {
-  const broker = await startBroker();
-  const sim = await startSim('synthetic');
+async function steady(label: string, uplink: Record<string, unknown>, brokerLines: string[], simKind: SimKind): Promise<Row> {
+  const broker = await startBroker(brokerLines);
+  const sim = await startSim(simKind);
   try {
     const sys = await launch('fieldgate', { sim, broker, pollIntervalMs: 1000, uplink });
     await sleep(WARMUP_MS);
@@ -88,12 +88,19 @@ async function steady(label: string, uplink: Record<string, unknown>): Promise<R
 export async function run(): Promise<string> {
   const before = load();
   const rows: Row[] = [];
-  for (const [label, uplink] of [
-    ['`batch.maxDelayMs: 0`', { batch: { maxDelayMs: 0 } }],
-    ['default batch (maxSamples 500, maxDelayMs 1000)', {}],
+  // Mosquitto's default leaves Nagle on towards its subscribers, which holds small messages up to ~40 ms there;
+  // docs/commands.md recommends `set_tcp_nodelay true`. Both are measured, so the gateway's share is visible.
+  // The simulator's ServerTCP defers every request by a 0 ms timer (~1 ms, ten requests a device a cycle); the bare
+  // responder answers the same words at once, which leaves the gateway's own share.
+  const nodelay = ['set_tcp_nodelay true'];
+  for (const [label, uplink, brokerLines, sim] of [
+    ['`batch.maxDelayMs: 0`, broker `set_tcp_nodelay true`', { batch: { maxDelayMs: 0 } }, nodelay, 'synthetic'],
+    ['`batch.maxDelayMs: 0`, broker `set_tcp_nodelay true`, bare responder', { batch: { maxDelayMs: 0 } }, nodelay, 'bare'],
+    ['`batch.maxDelayMs: 0`, broker defaults', { batch: { maxDelayMs: 0 } }, [], 'synthetic'],
+    ['default batch (maxSamples 500, maxDelayMs 1000), broker defaults', {}, [], 'synthetic'],
   ] as const) {
     process.stderr.write(`  ${label} for ${STEADY_S} s...\n`);
-    rows.push(await steady(label, uplink));
+    rows.push(await steady(label, uplink, [...brokerLines], sim));
   }
   const after = load();
   return [

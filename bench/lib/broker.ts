@@ -32,7 +32,8 @@ function canConnect(port: number): Promise<boolean> {
   });
 }
 
-export async function startBroker(): Promise<Broker> {
+/** `lines`: more mosquitto.conf lines (e.g. `set_tcp_nodelay true`). */
+export async function startBroker(lines: readonly string[] = []): Promise<Broker> {
   const exe = which('mosquitto');
   if (!exe) throw new Error('mosquitto not found on PATH (Debian package mosquitto)');
   const dir = mkdtempSync(join(tmpdir(), 'fieldgate-bench-broker-'));
@@ -54,11 +55,11 @@ export async function startBroker(): Promise<Broker> {
   for (let attempt = 0; ; attempt++) {
     port = await freePort();
     // No limit on queued messages: a slow subscriber must get every message late, not lose the excess.
-    const lines = ['persistence true', `persistence_location ${dir}/`, 'autosave_interval 0', 'max_queued_messages 0'];
-    lines.push('log_dest stderr', 'log_type error', 'log_type warning');
-    if (process.getuid?.() === 0) lines.push(`user ${userInfo().username}`);
-    lines.push(`listener ${port} 127.0.0.1`, 'allow_anonymous true');
-    writeFileSync(conf, `${lines.join('\n')}\n`);
+    const settings = ['persistence true', `persistence_location ${dir}/`, 'autosave_interval 0', 'max_queued_messages 0'];
+    settings.push('log_dest stderr', 'log_type error', 'log_type warning', ...lines);
+    if (process.getuid?.() === 0) settings.push(`user ${userInfo().username}`);
+    settings.push(`listener ${port} 127.0.0.1`, 'allow_anonymous true');
+    writeFileSync(conf, `${settings.join('\n')}\n`);
     if (await launch()) break;
     // Another process may have taken the port between freePort() and the bind.
     if (attempt === 4) throw new Error(`mosquitto did not start: ${child?.output()}`);
