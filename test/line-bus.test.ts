@@ -5,11 +5,12 @@
  * hang up at once or mid-reply (redialed through the backoff, the cut-off query counted on the device).
  */
 import net, { type AddressInfo } from 'node:net';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { LineBusConfig } from '../src/config/schema.js';
 import { withChecksum } from '../src/sources/line/checksum.js';
 import { LineBus } from '../src/sources/line/bus.js';
 import { RateLimitedLog } from '../src/sources/ratelog.js';
+import { cleanupListOf } from './helpers/cleanup.js';
 import { config, recordingLogger, SampleLog } from './helpers/gateway.js';
 
 interface Peer {
@@ -56,13 +57,9 @@ async function startPeer(port = 0): Promise<Peer> {
 }
 
 const tick = (ms: number) => new Promise((r) => setTimeout(r, ms));
-let cleanup: (() => Promise<void>)[] = [];
-afterEach(async () => {
-  for (const c of cleanup.reverse()) await c();
-  cleanup = [];
-});
+type Cleanups = ReturnType<typeof cleanupListOf>;
 
-async function setup(peer: Peer, bus: Record<string, unknown>, devices: Record<string, unknown>[]) {
+async function setup(cleanup: Cleanups, peer: Peer, bus: Record<string, unknown>, devices: Record<string, unknown>[]) {
   const cfg = config({
     gateway: { id: 'g' },
     buses: [{ id: 'face', transport: 'line', host: '127.0.0.1', port: peer.port, reconnectMinMs: 50, reconnectMaxMs: 200, ...bus }],
@@ -79,10 +76,11 @@ async function setup(peer: Peer, bus: Record<string, unknown>, devices: Record<s
 }
 
 describe('line bus: listening', () => {
-  it('routes lines by match, leaves the rest to devices without one, counts what no one takes', async () => {
+  it('routes lines by match, leaves the rest to devices without one, counts what no one takes', async (ctx) => {
+    const cleanup = cleanupListOf(ctx);
     const peer = await startPeer();
     cleanup.push(() => peer.close());
-    const { bus, samples } = await setup(peer, {}, [
+    const { bus, samples } = await setup(cleanup, peer, {}, [
       { id: 'gas', match: '^\\$GAS', checksum: 'nmea', parse: { kv: {} }, points: [{ id: 'ch4', field: 'CH4' }] },
       { id: 'lel', match: '^\\$LEL', checksum: 'nmea', parse: { kv: {} }, points: [{ id: 'lel', field: 'LEL' }] },
     ]);
@@ -96,10 +94,11 @@ describe('line bus: listening', () => {
     expect(bus.busHealth()).toEqual({ lines: 5, errors: { unmatched: 1, binary: 1 } });
   });
 
-  it('marks a matching line that fails its checksum bad, logs once a minute per kind, counts every one', async () => {
+  it('marks a matching line that fails its checksum bad, logs once a minute per kind, counts every one', async (ctx) => {
+    const cleanup = cleanupListOf(ctx);
     const peer = await startPeer();
     cleanup.push(() => peer.close());
-    const { bus, samples, rec } = await setup(peer, {}, [
+    const { bus, samples, rec } = await setup(cleanup, peer, {}, [
       { id: 'gas', checksum: 'nmea', parse: { regex: 'CH4=(?<ch4>[-\\d.]+),CO=(?<co>\\w+)' }, points: [{ id: 'ch4' }, { id: 'co' }] },
     ]);
     for (let i = 0; i < 50; i++) peer.send('$GAS,CH4=0.12,CO=3*00\r\n');
@@ -115,10 +114,11 @@ describe('line bus: listening', () => {
     expect(rec.warnings(/checksum mismatch/)).toHaveLength(1);
   });
 
-  it('blames an over-long line on the only device, and keeps going after a 10 MB flood', async () => {
+  it('blames an over-long line on the only device, and keeps going after a 10 MB flood', async (ctx) => {
+    const cleanup = cleanupListOf(ctx);
     const peer = await startPeer();
     cleanup.push(() => peer.close());
-    const { bus, samples } = await setup(peer, { maxLineBytes: 64 }, [{ id: 'lvl', parse: { csv: { columns: ['level'] } }, points: [{ id: 'level' }] }]);
+    const { bus, samples } = await setup(cleanup, peer, { maxLineBytes: 64 }, [{ id: 'lvl', parse: { csv: { columns: ['level'] } }, points: [{ id: 'level' }] }]);
     peer.send(Buffer.alloc(10 * 1024 * 1024, 0x7e));
     peer.send('\r\n2.31\r\n');
     await samples.until((all) => all.some((s) => s.value === 2.31), 15_000);
@@ -128,8 +128,11 @@ describe('line bus: listening', () => {
   });
 });
 
-describe('line bus: queries', () => {
-  it('polls, retries a garbled reply, and backs off a silent device until it answers again', async () => {
+// Every test has its own peer and bus. The listening tests (one floods 10 MB through the parser) go first on
+// their own; the query, reconnect and backoff tests then all at once.
+describe.concurrent('line bus: queries', () => {
+  it('polls, retries a garbled reply, and backs off a silent device until it answers again', async (ctx) => {
+    const cleanup = cleanupListOf(ctx);
     const peer = await startPeer();
     cleanup.push(() => peer.close());
     let mode: 'good' | 'garble-once' | 'silent' = 'garble-once';
@@ -145,7 +148,7 @@ describe('line bus: queries', () => {
       }
       peer.send(`${withChecksum('sum8', `D,${4800 + n}.5,mm,`)}\r\n`);
     };
-    const { bus, samples, rec } = await setup(peer, { timeoutMs: 100, retries: 1, requestPauseMs: 5, unitBackoffMinMs: 300, unitBackoffMaxMs: 600 }, [
+    const { bus, samples, rec } = await setup(cleanup, peer, { timeoutMs: 100, retries: 1, requestPauseMs: 5, unitBackoffMinMs: 300, unitBackoffMaxMs: 600 }, [
       { id: 'laser', query: 'D\r\n', pollIntervalMs: 50, checksum: 'sum8', parse: { regex: '^D,(?<distance>[-\\d.]+),mm,' }, points: [{ id: 'distance', unit: 'mm' }] },
     ]);
     await samples.until((all) => all.filter((s) => s.quality === 'good').length >= 3);
@@ -171,13 +174,14 @@ describe('line bus: queries', () => {
     expect(rec.lines.some((l) => l.msg === 'laser answers again')).toBe(true);
   });
 
-  it('takes as reply only a line the queried device matches, while listeners keep theirs', async () => {
+  it('takes as reply only a line the queried device matches, while listeners keep theirs', async (ctx) => {
+    const cleanup = cleanupListOf(ctx);
     const peer = await startPeer();
     cleanup.push(() => peer.close());
     peer.onQuery = (q) => {
       if (q === '#01') peer.send(`${withChecksum('nmea', 'GAS,CH4=0.20')}\r\nLVL 2.5\r\n$R01,7\r\n`);
     };
-    const { samples } = await setup(peer, { timeoutMs: 200 }, [
+    const { samples } = await setup(cleanup, peer, { timeoutMs: 200 }, [
       { id: 'level', match: '^LVL', parse: { regex: '^LVL (?<level>[\\d.]+)' }, points: [{ id: 'level' }] },
       { id: 'det', query: '#01\r', match: '^\\$R01', pollIntervalMs: 100, parse: { csv: { columns: ['tag', 'v'] } }, points: [{ id: 'v' }] },
     ]);
@@ -186,11 +190,12 @@ describe('line bus: queries', () => {
     expect(samples.of('level')[0]).toMatchObject({ quality: 'good', value: 2.5 });
   });
 
-  it('drops a partial line before a query, so noise cannot corrupt the reply', async () => {
+  it('drops a partial line before a query, so noise cannot corrupt the reply', async (ctx) => {
+    const cleanup = cleanupListOf(ctx);
     const peer = await startPeer();
     cleanup.push(() => peer.close());
     peer.onQuery = () => peer.send('21.5\r\n');
-    const { bus, samples } = await setup(peer, { timeoutMs: 200 }, [{ id: 't', query: 'T\r', pollIntervalMs: 200, parse: { csv: { columns: ['t'] } }, points: [{ id: 't' }] }]);
+    const { bus, samples } = await setup(cleanup, peer, { timeoutMs: 200 }, [{ id: 't', query: 'T\r', pollIntervalMs: 200, parse: { csv: { columns: ['t'] } }, points: [{ id: 't' }] }]);
     await samples.until((all) => all.length === 1);
     peer.send('\x00\x01garbage without end');
     await samples.until((all) => all.length === 2);
@@ -198,10 +203,11 @@ describe('line bus: queries', () => {
     expect(bus.busHealth().errors).toEqual({ partial: 1 });
   });
 
-  it('stops at once while a query waits for its reply', async () => {
+  it('stops at once while a query waits for its reply', async (ctx) => {
+    const cleanup = cleanupListOf(ctx);
     const peer = await startPeer();
     cleanup.push(() => peer.close());
-    const { bus } = await setup(peer, { timeoutMs: 30_000 }, [{ id: 't', query: 'T\r', parse: { json: true }, points: [{ id: 't' }] }]);
+    const { bus } = await setup(cleanup, peer, { timeoutMs: 30_000 }, [{ id: 't', query: 'T\r', parse: { json: true }, points: [{ id: 't' }] }]);
     await tick(50);
     const t0 = Date.now();
     await bus.stop();
@@ -210,12 +216,13 @@ describe('line bus: queries', () => {
   });
 });
 
-describe('line bus: the peer goes away', () => {
-  it('reports the loss once, reconnects with backoff, and listening resumes', async () => {
+describe.concurrent('line bus: the peer goes away', () => {
+  it('reports the loss once, reconnects with backoff, and listening resumes', async (ctx) => {
+    const cleanup = cleanupListOf(ctx);
     let peer = await startPeer();
     const port = peer.port;
     cleanup.push(() => peer.close());
-    const { bus, samples, rec } = await setup(peer, {}, [{ id: 'gas', checksum: 'nmea', parse: { kv: {} }, points: [{ id: 'ch4', field: 'CH4' }] }]);
+    const { bus, samples, rec } = await setup(cleanup, peer, {}, [{ id: 'gas', checksum: 'nmea', parse: { kv: {} }, points: [{ id: 'ch4', field: 'CH4' }] }]);
     peer.send(`${withChecksum('nmea', 'GAS,CH4=0.1')}\r\n`);
     await samples.until((all) => all.length === 1);
     await peer.close();
@@ -231,8 +238,8 @@ describe('line bus: the peer goes away', () => {
   });
 });
 
-describe('line bus: a peer that hangs up', () => {
-  function rigLoose(peer: Peer, devices: Record<string, unknown>[]) {
+describe.concurrent('line bus: a peer that hangs up', () => {
+  function rigLoose(cleanup: Cleanups, peer: Peer, devices: Record<string, unknown>[]) {
     const cfg = config({
       gateway: { id: 'g' },
       buses: [{ id: 'face', transport: 'line', host: '127.0.0.1', port: peer.port, timeoutMs: 300, retries: 0, reconnectMinMs: 100, reconnectMaxMs: 1000, unitBackoffMinMs: 200, unitBackoffMaxMs: 400 }],
@@ -247,11 +254,12 @@ describe('line bus: a peer that hangs up', () => {
   }
   const laser = { id: 'laser', query: 'D\r\n', pollIntervalMs: 100, parse: { regex: '^D,(?<distance>[-\\d.]+)' }, points: [{ id: 'distance' }] };
 
-  it('at once: redialed through the backoff, logged once, the device not up', async () => {
+  it('at once: redialed through the backoff, logged once, the device not up', async (ctx) => {
+    const cleanup = cleanupListOf(ctx);
     const peer = await startPeer();
     cleanup.push(() => peer.close());
     peer.hangUp = true;
-    const { bus, linkLines } = rigLoose(peer, [laser]);
+    const { bus, linkLines } = rigLoose(cleanup, peer, [laser]);
     await tick(4000);
     // 100 + 200 + 400 + 800 + 1000 ms (±20 %) between dials: about 6 in 4 s; without a backoff, thousands.
     expect(peer.connections).toBeGreaterThanOrEqual(2);
@@ -260,7 +268,8 @@ describe('line bus: a peer that hangs up', () => {
     expect(linkLines().length).toBeLessThanOrEqual(4);
   });
 
-  it('mid-reply: the query counts as an error on the device, only a good reading resets the backoff', async () => {
+  it('mid-reply: the query counts as an error on the device, only a good reading resets the backoff', async (ctx) => {
+    const cleanup = cleanupListOf(ctx);
     const peer = await startPeer();
     cleanup.push(() => peer.close());
     let good = false;
@@ -270,7 +279,7 @@ describe('line bus: a peer that hangs up', () => {
       s.write('D,48');
       s.destroy();
     };
-    const { bus, samples, rec, linkLines } = rigLoose(peer, [laser]);
+    const { bus, samples, rec, linkLines } = rigLoose(cleanup, peer, [laser]);
     await tick(3000);
     expect(peer.connections).toBeGreaterThanOrEqual(2);
     expect(peer.connections).toBeLessThanOrEqual(9);
@@ -288,7 +297,8 @@ describe('line bus: a peer that hangs up', () => {
     expect(bus.reconnectDelayMs).toBe(100);
   });
 
-  it('a device whose replies never parse is failing and backed off, not up', async () => {
+  it('a device whose replies never parse is failing and backed off, not up', async (ctx) => {
+    const cleanup = cleanupListOf(ctx);
     const peer = await startPeer();
     cleanup.push(() => peer.close());
     let n = 0;
@@ -296,7 +306,7 @@ describe('line bus: a peer that hangs up', () => {
       n++;
       s.write(q === 'D' ? 'ERR 7\r\n' : '');
     };
-    const { bus, rec } = await setup(peer, { timeoutMs: 200, retries: 0, unitBackoffMinMs: 300, unitBackoffMaxMs: 600 }, [laser]);
+    const { bus, rec } = await setup(cleanup, peer, { timeoutMs: 200, retries: 0, unitBackoffMinMs: 300, unitBackoffMaxMs: 600 }, [laser]);
     await until(() => n >= 1);
     await tick(100);
     expect(bus.health()[0]).toMatchObject({ state: 'failing', backoffMs: 300 });

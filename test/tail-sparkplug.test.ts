@@ -14,7 +14,7 @@ import { startSimulator, type RunningSimulator } from '../src/sim/server.js';
 import type { BirthContext, Outgoing, StoredRow } from '../src/uplink/profile.js';
 import { sparkplugProfile } from '../src/uplink/profiles/sparkplug/index.js';
 import { startAedes, type AedesBroker } from './helpers/aedes.js';
-import { cleanupsOf } from './helpers/cleanup.js';
+import { cleanupListOf } from './helpers/cleanup.js';
 import { fieldgate } from './helpers/cli.js';
 import { recordingLogger } from './helpers/gateway.js';
 
@@ -87,7 +87,7 @@ describe.concurrent('fieldgate tail --profile sparkplug', () => {
   });
 
   it('prints the metrics of a gateway that publishes Sparkplug, named from its births, and --verify finds no gap', async (ctx) => {
-    const cleanups = { push: cleanupsOf(ctx, true) };
+    const cleanups = cleanupListOf(ctx, true);
     const sim: RunningSimulator = await startSimulator({ scenario: 'village-water', tcp: { host: '127.0.0.1', port: 0 }, seed: 3 });
     cleanups.push(() => sim.close());
     const dir = mkdtempSync(join(tmpdir(), 'fieldgate-tail-spb-'));

@@ -13,7 +13,7 @@ import { startGateway } from '../src/gateway.js';
 import { startSimulator, type RunningSimulator } from '../src/sim/server.js';
 import { encodeCompact, type OutgoingSample } from '../src/uplink/payload.js';
 import { startAedes, type AedesBroker } from './helpers/aedes.js';
-import { cleanupsOf, type Cleanup } from './helpers/cleanup.js';
+import { cleanupListOf, type Cleanup } from './helpers/cleanup.js';
 import { fieldgate } from './helpers/cli.js';
 import { recordingLogger } from './helpers/gateway.js';
 
@@ -33,10 +33,10 @@ function subscribed(broker: AedesBroker, count: number): Promise<void> {
 describe.concurrent('fieldgate tail', () => {
   /** The test's cleanups, and an aedes broker stopped at its end. */
   async function setUp(ctx: TestContext): Promise<{ broker: AedesBroker; cleanups: { push(c: Cleanup): void } }> {
-    const add = cleanupsOf(ctx, true);
+    const cleanups = cleanupListOf(ctx, true);
     const broker = await startAedes();
-    add(() => broker.stop());
-    return { broker, cleanups: { push: add } };
+    cleanups.push(() => broker.stop());
+    return { broker, cleanups };
   }
 
   it('--json prints one line per sample with fixed keys, and status lines', async (ctx) => {

@@ -33,3 +33,8 @@ export function trackerOf(ctx: Ctx): <T extends { stop(): Promise<unknown> }>(x:
     return x;
   };
 }
+
+/** cleanupsOf as a list: `cleanups.push(c)`, where a test used to push onto a list an afterEach emptied. */
+export function cleanupListOf(ctx: Ctx, ignoreFailures = false): { push(cleanup: Cleanup): void } {
+  return { push: cleanupsOf(ctx, ignoreFailures) };
+}
