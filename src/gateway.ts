@@ -40,6 +40,8 @@ export { sessionOptions } from './uplink/options.js';
 export interface Gateway {
   readonly config: Config;
   readonly buses: Source[];
+  /** Resolves once every bus's source is built and started; rejects when a source driver cannot load. */
+  readonly started: Promise<void>;
   outbox: Outbox;
   uplink?: Uplink;
   session?: MqttSession;
@@ -295,13 +297,13 @@ export function startGateway(initial: Config, logger: Logger, options: GatewayOp
   // not polled yet), replaced by the started sources once loaded. Stop and reload wait for that; a stop that came
   // first leaves them unstarted.
   let buses = config.buses.map((bus) => loadingSource(bus, devicesOf(config, bus.id)));
-  const sourcesStarted = loadDrivers(config.buses)
-    .then(() => {
-      if (stopping) return;
-      buses = startSources(config);
-      logger.info({ gateway: gatewayId, version: VERSION, buses: buses.length, devices: config.devices.length }, 'gateway started');
-    })
-    .catch((err: unknown) => logger.error({ err }, 'sources not started: no bus is polled'));
+  const started = loadDrivers(config.buses).then(() => {
+    if (stopping) return;
+    buses = startSources(config);
+    logger.info({ gateway: gatewayId, version: VERSION, buses: buses.length, devices: config.devices.length }, 'gateway started');
+  });
+  // A gateway that polls nothing is a broken install: the supervisor ends the daemon on `started` (exit 1).
+  const sourcesStarted = started.catch(() => {});
 
   // The technician's CLI on site (fieldgate command, fieldgate alarms) talks to the same guard.
   const controlPath = controlSocketPath(config.gateway.dataDir);
@@ -338,6 +340,7 @@ export function startGateway(initial: Config, logger: Logger, options: GatewayOp
     get config() {
       return config;
     },
+    started,
     get buses() {
       return buses;
     },

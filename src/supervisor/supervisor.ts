@@ -151,7 +151,7 @@ export class Supervisor {
     else this.log.error({ err }, `${what} (kept running)`);
   }
 
-  private fatal(err: OutboxError): void {
+  private fatal(err: { code: string; message: string }): void {
     if (this.stopping) return;
     // One line (`systemctl status` shows it); the clean stop still delivers what the link takes.
     this.log.fatal({ code: err.code }, `${err.message}; stopping (exit ${FATAL_EXIT})`);
@@ -161,6 +161,10 @@ export class Supervisor {
 
   private startWatched(config: Config): Gateway {
     const gateway = startChecked(config, this.log, { ...this.options.hooks, lastValues: this.lastValues });
+    gateway.started.catch((err: unknown) => {
+      const why = err instanceof Error ? err.message : String(err);
+      this.fatal({ code: 'SOURCES_NOT_STARTED', message: `the source drivers could not be loaded (${why}), so no bus would be polled` });
+    });
     gateway.outbox.onUnusable((err) => {
       if (err.code !== 'OUTBOX_DELETED') return this.fatal(err);
       // Deleted under us: a clean stop drains what the link takes from the unlinked file; the new start recreates it.
