@@ -23,8 +23,8 @@ The file is validated first; an invalid file is refused with every error listed 
 The status page, /healthz and /metrics are served on status.listen (default http://127.0.0.1:8080).
 Signals: SIGTERM/SIGINT stop cleanly (exit 0); SIGHUP reloads the file (an invalid one is refused and the
 running configuration kept). Under systemd it reports readiness and pings the watchdog.
-An outbox that cannot be opened, or is found corrupt while running, ends it with one line (exit 1); a
-deleted outbox file is recreated with a new epoch.
+An outbox that cannot be opened or is found corrupt while running, or a source driver missing from the install,
+ends it with one line (exit 1); a deleted outbox file is recreated with a new epoch.
 
 Example:
   fieldgate run -c /etc/fieldgate/config.yaml`,
