@@ -14,7 +14,7 @@ import { VERSION } from '../paths.js';
 import type { Quality, Sample } from '../sample.js';
 import type { DeviceHealth } from '../sources/types.js';
 import { DEFAULT_HEALTH_RULES, evaluateHealth, staleAfterMs, type HealthRules } from './health.js';
-import { PointHistory, plottable, type HistorySeries } from './history.js';
+import { bucketMsFor, PointHistory, plottable, type HistorySeries } from './history.js';
 import { limitsOf, marksOf, type PointChart } from './charts.js';
 import { busCommissioning } from './commissioning.js';
 import { AlarmBook } from './alarms.js';
@@ -27,7 +27,7 @@ import type { AlarmInput, BusView, DeviceView, PointView, StatusGateway, StatusS
 export interface StatusStateOptions {
   /** Wall clock, ms. Default Date.now. */
   now?: () => number;
-  /** Plot resolution. Default 20 s. */
+  /** Plot resolution with few points; doubled as the point count needs (history.ts, bucketMsFor). Default 20 s. */
   bucketMs?: number;
   /** How far back plots reach. Default one hour. */
   historyMs?: number;
@@ -57,7 +57,11 @@ export class StatusState {
   readonly rules: HealthRules;
   readonly journal: AlarmJournal;
   private readonly now: () => number;
-  private readonly bucketMs: number;
+  private readonly baseBucketMs: number;
+  /** The plots' bucket width now: only ever widens, as points arrive. */
+  private bucketMs: number;
+  /** Points with a plot (a ring), what the width is chosen for. */
+  private rings = 0;
   private readonly historyMs: number;
   private readonly alarms: AlarmBook;
   private readonly values: LastValues;
@@ -75,7 +79,7 @@ export class StatusState {
 
   constructor(options: StatusStateOptions = {}) {
     this.now = options.now ?? Date.now;
-    this.bucketMs = options.bucketMs ?? 20_000;
+    this.bucketMs = this.baseBucketMs = options.bucketMs ?? 20_000;
     this.historyMs = options.historyMs ?? 3_600_000;
     this.alarms = new AlarmBook(options.recentAlarms ?? 50);
     this.journal = new AlarmJournal(options.journalSize ?? DEFAULT_JOURNAL_SIZE);
@@ -111,8 +115,27 @@ export class StatusState {
         continue;
       }
       const v = plottable(s.value);
-      if (v !== undefined) (p.history ??= new PointHistory(this.bucketMs, this.historyMs)).add(s.ts, v, s.quality);
+      if (v !== undefined) (p.history ??= this.newRing()).add(s.ts, v, s.quality);
     }
+  }
+
+  /** What the plots cost now, bytes; bounded by HISTORY_BUDGET_BYTES whatever the point count. */
+  historyBytes(): number {
+    let bytes = 0;
+    for (const byPoint of this.points.values()) for (const p of byPoint.values()) bytes += p.history?.bytes ?? 0;
+    return bytes;
+  }
+
+  /** A point's first plotted value: its ring, after widening every ring if one more would not fit the budget. */
+  private newRing(): PointHistory {
+    const width = bucketMsFor(++this.rings, this.baseBucketMs, this.historyMs);
+    if (width > this.bucketMs) {
+      this.bucketMs = width;
+      for (const byPoint of this.points.values()) {
+        for (const p of byPoint.values()) while (p.history && p.history.bucketMs < width) p.history = p.history.widened();
+      }
+    }
+    return new PointHistory(this.bucketMs, this.historyMs);
   }
 
   /** Every alarm event: raises and clears, and the operator's actions once they come. */
@@ -267,6 +290,7 @@ export class StatusState {
     for (const [device, byPoint] of this.points) {
       if (ids.has(device)) continue;
       this.pointCount -= byPoint.size;
+      for (const p of byPoint.values()) if (p.history) this.rings--;
       this.points.delete(device);
     }
     // A shared cache is the gateway's to prune (it does at every reload and start).

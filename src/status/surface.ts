@@ -34,7 +34,7 @@ export class StatusSurface {
   /** Replaced by an empty one when the page is turned off: its plots' history grows with the point count. */
   state: StatusState;
   readonly hooks: StatusHooks = {
-    // With the page off nothing is kept (at 10,000 points the plots' history is about 58 MiB).
+    // With the page off nothing is kept (the plots' history alone is up to 8 MiB).
     onSamples: (samples) => this.serving !== 'off' && this.state.observe(samples),
     onAlarm: (alarm) => this.serving !== 'off' && this.state.observeAlarm(alarm),
     onPuback: (ms) => this.serving !== 'off' && this.state.observePuback(ms),
