@@ -112,6 +112,17 @@ describe('StatusState', () => {
     expect(st.history('pump', 'nope')).toBeUndefined();
   });
 
+  it('tells the page the plots\' bucket width, which widens as points are added', () => {
+    const c = clock();
+    const { gw } = fakeGateway(c);
+    const st = new StatusState({ now: c.now, processMetrics: false });
+    st.observe([{ device: 'pump', point: 'pressure', ts: c.now(), value: 1, quality: 'good' }]);
+    expect(st.snapshot(gw).plotBucketMs).toBe(20_000);
+    st.observe(Array.from({ length: 10_000 }, (_, i) => ({ device: 'many', point: `p${i}`, ts: c.now(), value: i, quality: 'good' as const })));
+    expect(st.snapshot(gw).plotBucketMs).toBe(80_000);
+    expect(st.history('pump', 'pressure')!.bucketMs).toBe(80_000);
+  });
+
   it('lists aggregates after the configured points with their base unit', () => {
     const c = clock();
     const { gw } = fakeGateway(c);

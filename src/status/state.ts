@@ -254,6 +254,7 @@ export class StatusState {
       gateway: { id: config.gateway.id, version: VERSION },
       now,
       startedAt: this.startedAt,
+      plotBucketMs: this.bucketMs,
       alarms: { active: alarms, recent: this.alarms.recent(units) },
       uplink: uplinkView(gateway, this.downSince, this.uplinkError),
       outbox: outboxView(gateway, this.rate),

@@ -210,6 +210,8 @@ export interface StatusSnapshot {
   /** The gateway's clock when the snapshot was taken: the page computes ages against it. */
   now: number;
   startedAt: number;
+  /** The plots' bucket width now: it widens as points are added (history.ts); a page reloads its plots then. */
+  plotBucketMs: number;
   health: HealthReport;
   alarms: { active: AlarmView[]; recent: AlarmView[] };
   uplink: UplinkView;

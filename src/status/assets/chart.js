@@ -1,5 +1,5 @@
 // fieldgate status page: the full-width chart of a point's (or a device's) last hour, on uPlot.
-// The line is the last value of each 20 s bucket, the band its lowest and highest; uncertain and bad stretches
+// The line is the last value of each bucket (20 s, wider with many points: docs/status.md), the band its lowest and highest; uncertain and bad stretches
 // are shaded, alarm limits drawn as lines and alarm raises and clears as marks. A touch reads the value.
 'use strict';
 (() => {

@@ -9,6 +9,8 @@
     const $ = (id) => document.getElementById(id);
     const series = new Map(); // "device\0point" -> { t: [s], v: [], dirty }
     let bucketS = 10;
+    let loadedMs = 0; // the width of the hour loaded last (0: none yet)
+    let loading = false;
 
     // ---- small plots
     function extend(key, [tMs, , , last]) {
@@ -51,14 +53,17 @@
     }
     /** Every point's hour at once (at start and after a reconnect); `rows` the page's point rows by key. */
     async function loadHistory(rows) {
+      if (loading) return;
+      loading = true;
       try {
         const res = await fetch(withToken('/api/history'));
         if (!res.ok) return;
         const h = await res.json();
         bucketS = h.bucketMs / 1000;
+        loadedMs = h.bucketMs;
         for (const p of h.points) series.set(`${p.device}\u0000${p.point}`, { t: p.t.map((x) => x / 1000), v: p.last.slice(), dirty: true });
         for (const [key, r] of rows) draw(key, r);
-      } catch { /* the next snapshot extends what there is */ }
+      } catch { /* the next snapshot extends what there is */ } finally { loading = false; }
     }
 
     // ---- the dialog
@@ -129,7 +134,7 @@
     $('zoom-close').addEventListener('click', () => $('zoom').close());
     $('zoom').addEventListener('close', () => { clearCharts(); zoomed = null; });
 
-    return { extend, draw, loadHistory, zoom, zoomDevice, updateNow };
+    return { extend, draw, loadHistory, zoom, zoomDevice, updateNow, loadedBucketMs: () => loadedMs };
   }
 
   window.fieldgatePlots = { create };

@@ -308,6 +308,8 @@
       const s = JSON.parse(m.data);
       skew = s.now - Date.now();
       lastMessage = Date.now();
+      // The gateway widened its plot buckets (many points): reload the hour at the new width.
+      if (plots.loadedBucketMs() && s.plotBucketMs !== plots.loadedBucketMs()) void plots.loadHistory(rows);
       render(s);
       setLive(true, `Live · updated ${new Date(s.now).toLocaleTimeString()}`);
     };
