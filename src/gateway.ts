@@ -151,7 +151,15 @@ export function startGateway(initial: Config, logger: Logger, options: GatewayOp
     writer: (device) => {
       const bus = config.devices.find((d) => d.id === device)?.bus;
       const source = buses.find((b) => b.id === bus);
-      return source?.write ? (request) => source.write!(request) : undefined;
+      if (source?.write) return (request) => source.write!(request);
+      if (bus === undefined || sourcesReady) return undefined;
+      // A command that arrives while the drivers load (one the broker kept for this session, at start) waits for
+      // its bus instead of being refused; the bus checks its expiry again before sending.
+      return async (request) => {
+        await sourcesStarted;
+        const loaded = buses.find((b) => b.id === bus);
+        return loaded?.write ? loaded.write(request) : { status: 'failed', reason: `the bus of device "${device}" did not start` };
+      };
     },
     alarms: () => processor,
     deliverAlarms: (alarms) => deliver({ samples: [], alarms }),
@@ -297,9 +305,11 @@ export function startGateway(initial: Config, logger: Logger, options: GatewayOp
   // not polled yet), replaced by the started sources once loaded. Stop and reload wait for that; a stop that came
   // first leaves them unstarted.
   let buses = config.buses.map((bus) => loadingSource(bus, devicesOf(config, bus.id)));
+  let sourcesReady = false;
   const started = loadDrivers(config.buses).then(() => {
     if (stopping) return;
     buses = startSources(config);
+    sourcesReady = true;
     logger.info({ gateway: gatewayId, version: VERSION, buses: buses.length, devices: config.devices.length }, 'gateway started');
   });
   // A gateway that polls nothing is a broken install: the supervisor ends the daemon on `started` (exit 1).

@@ -313,7 +313,11 @@ class FakeLink extends EventEmitter {
     return this.open_;
   }
 
+  /** How long open() takes (a device that is slow to accept). */
+  openDelayMs = 0;
+
   async open(): Promise<void> {
+    if (this.openDelayMs > 0) await new Promise((r) => setTimeout(r, this.openDelayMs));
     if (!this.canOpen) throw new ModbusError('connect', 'cannot open tcp://fake:502: refused');
     this.open_ = true;
   }
@@ -514,6 +518,25 @@ describe('ModbusBus.write on a scripted link', () => {
     expect(all.slice(0, WRITE_QUEUE_LIMIT).every((o) => o.status === 'failed' && o.reason === 'bus stopped')).toBe(true);
     expect(link.log.filter((t) => t.kind === 'write')).toEqual([]);
     expect(await bus.write({ device: 'pumps', point: 'setpoint', value: 2, expiresAt: soon() })).toEqual({ status: 'failed', reason: 'bus stopped' });
+  });
+
+  it('a write that arrives during the first connection waits for it: done once connected, failed if it fails', async () => {
+    const slow = new FakeLink();
+    slow.openDelayMs = 80;
+    const { bus } = startBus(slow);
+    expect(bus.linkState).toBe('connecting');
+    const w = await bus.write({ device: 'pumps', point: 'setpoint', value: 2, expiresAt: soon() });
+    expect(w).toEqual({ status: 'done', written: 2, readBack: 2 });
+    expect(slow.log.filter((t) => t.kind === 'write')).toHaveLength(1);
+    await bus.stop();
+
+    const refused = new FakeLink();
+    refused.openDelayMs = 80;
+    refused.canOpen = false;
+    const second = startBus(refused).bus;
+    expect(second.linkState).toBe('connecting');
+    expect(await second.write({ device: 'pumps', point: 'setpoint', value: 2, expiresAt: soon() })).toEqual({ status: 'failed', reason: 'bus field disconnected' });
+    expect(refused.log.filter((t) => t.kind === 'write')).toEqual([]);
   });
 
   it('while the link is down a write fails at once; a link lost with writes queued fails them', async () => {

@@ -104,4 +104,25 @@ describe('source driver registry', () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+
+  it('a command that arrives while the drivers load waits for its bus instead of being refused', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'fieldgate-registry-'));
+    const gw = startGateway(
+      config({
+        gateway: { id: 'gw-registry-cmd', dataDir: join(dir, 'data'), clock: { trust: 'always' } },
+        buses: [{ id: 'plc', transport: 'tcp', host: '127.0.0.1', port: 1, reconnectMinMs: 1000 }],
+        devices: [{ id: 'pump', bus: 'plc', unit: 1, points: [{ id: 'sp', fc: 3, address: 0, write: true }] }],
+      }),
+      recordingLogger().logger,
+    );
+    try {
+      expect(gw.buses[0]!.write).toBeUndefined(); // still the stand-in
+      const result = await gw.commands.handle({ kind: 'write', id: 'early-1', device: 'pump', point: 'sp', value: 5, expiresAt: Date.now() + 30_000, origin: 'local' });
+      // Port 1 refuses the connection: the bus's own answer, not "takes no writes" from the stand-in.
+      expect(result).toMatchObject({ status: 'failed', reason: 'bus plc disconnected' });
+    } finally {
+      await gw.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });

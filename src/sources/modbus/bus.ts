@@ -69,6 +69,9 @@ export class ModbusBus extends LoopedBus<DeviceRun> {
   private readonly writes = new WriteQueue();
   /** The loop sleeps until the next poll is due: a queued write wakes it (a pause between requests it does not). */
   private idle = false;
+  /** Settles when the first connection attempt has succeeded or failed (or the bus stopped first). */
+  private readonly firstAttempt: Promise<void>;
+  private firstAttemptDone = false;
   private readonly writeIo: WriteIo;
   /** The technician's register reads and scans (tools.ts), served between polls. */
   private readonly tools: ToolRunner;
@@ -108,6 +111,15 @@ export class ModbusBus extends LoopedBus<DeviceRun> {
       if (this.idle) this.loop.wake();
     });
     this.loop.on('state', (state: LinkState, detail?: string) => this.emit('state', state, detail));
+    this.firstAttempt = new Promise((settled) => {
+      const seen = (state: LinkState) => {
+        if (state === 'connecting') return;
+        this.loop.off('state', seen);
+        this.firstAttemptDone = true;
+        settled();
+      };
+      this.loop.on('state', seen);
+    });
     this.link.on('close', (reason?: string) => this.loop.lost(reason ?? 'port or connection closed'));
   }
 
@@ -146,7 +158,12 @@ export class ModbusBus extends LoopedBus<DeviceRun> {
       return Promise.resolve(failed(`cannot write ${JSON.stringify(request.value)} to ${device.id}.${plan.point}: ${(err as Error).message}`));
     }
     if (!this.loop.running) return Promise.resolve(failed(this.stopped ? 'bus stopped' : `bus ${this.config.id} is not started`));
-    if (this.linkState !== 'connected') return Promise.resolve(failed(`bus ${this.config.id} disconnected`));
+    if (this.linkState !== 'connected') {
+      // A command that arrives while the bus makes its first connection (one the broker kept for the gateway,
+      // delivered at start) waits for that attempt; after it, a link that is down refuses at once.
+      if (!this.firstAttemptDone) return this.firstAttempt.then(() => this.write(request));
+      return Promise.resolve(failed(`bus ${this.config.id} disconnected`));
+    }
     const queued = this.writes.push({ request, device: device.id, unit: device.unit, plan, frame });
     if (this.idle) this.loop.wake();
     return queued;
