@@ -28,6 +28,20 @@ const cfg = config({ gateway: { id: 'g' }, buses: BUSES, devices: [] });
 const busOf = (transport: string) => cfg.buses.find((b) => b.transport === transport)!;
 const build = (transport: string) => createSource(busOf(transport), [], { logger: recordingLogger().logger, sink: () => {} });
 
+/** A gateway with one Modbus TCP bus to port 1, which refuses at once: the bus only has to start, not to poll. */
+function gatewayOnPort1(points: unknown[]) {
+  const dir = mkdtempSync(join(tmpdir(), 'fieldgate-registry-'));
+  const gw = startGateway(
+    config({
+      gateway: { id: 'gw-registry', dataDir: join(dir, 'data'), clock: { trust: 'always' } },
+      buses: [{ id: 'plc', transport: 'tcp', host: '127.0.0.1', port: 1, reconnectMinMs: 1000 }],
+      devices: [{ id: 'pump', bus: 'plc', unit: 1, points }],
+    }),
+    recordingLogger().logger,
+  );
+  return { dir, gw };
+}
+
 describe('source driver registry', () => {
   it('has one driver per kind, each with the transports config/kinds.ts gives that kind', () => {
     expect(SOURCE_DRIVERS.map((d) => [d.kind, d.transports])).toEqual([
@@ -85,16 +99,7 @@ describe('source driver registry', () => {
   });
 
   it('a gateway lists every bus at once and replaces the stand-ins by started sources', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'fieldgate-registry-'));
-    const gw = startGateway(
-      config({
-        gateway: { id: 'gw-registry', dataDir: join(dir, 'data'), clock: { trust: 'always' } },
-        // Port 1 refuses at once: the bus only has to start, not to poll.
-        buses: [{ id: 'plc', transport: 'tcp', host: '127.0.0.1', port: 1, reconnectMinMs: 1000 }],
-        devices: [{ id: 'pump', bus: 'plc', unit: 1, points: [{ id: 'p', fc: 3, address: 0 }] }],
-      }),
-      recordingLogger().logger,
-    );
+    const { dir, gw } = gatewayOnPort1([{ id: 'p', fc: 3, address: 0 }]);
     try {
       expect(gw.buses.map((b) => b.id)).toEqual(['plc']);
       const { ModbusBus } = await import('../src/sources/modbus/bus.js');
@@ -106,15 +111,7 @@ describe('source driver registry', () => {
   });
 
   it('a command that arrives while the drivers load waits for its bus instead of being refused', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'fieldgate-registry-'));
-    const gw = startGateway(
-      config({
-        gateway: { id: 'gw-registry-cmd', dataDir: join(dir, 'data'), clock: { trust: 'always' } },
-        buses: [{ id: 'plc', transport: 'tcp', host: '127.0.0.1', port: 1, reconnectMinMs: 1000 }],
-        devices: [{ id: 'pump', bus: 'plc', unit: 1, points: [{ id: 'sp', fc: 3, address: 0, write: true }] }],
-      }),
-      recordingLogger().logger,
-    );
+    const { dir, gw } = gatewayOnPort1([{ id: 'sp', fc: 3, address: 0, write: true }]);
     try {
       expect(gw.buses[0]!.write).toBeUndefined(); // still the stand-in
       const result = await gw.commands.handle({ kind: 'write', id: 'early-1', device: 'pump', point: 'sp', value: 5, expiresAt: Date.now() + 30_000, origin: 'local' });
