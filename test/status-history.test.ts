@@ -1,6 +1,6 @@
 /** The plots' memory stays within a fixed budget whatever the point count; widening keeps the plots right. */
 import { describe, expect, it } from 'vitest';
-import { bucketMsFor, HISTORY_BUDGET_BYTES, PointHistory } from '../src/status/history.js';
+import { bucketMsFor, HISTORY_BUDGET_BYTES, HistorySlab, PointHistory } from '../src/status/history.js';
 import { StatusState } from '../src/status/state.js';
 
 const T0 = Date.UTC(2025, 5, 1, 10, 0, 0);
@@ -38,6 +38,39 @@ describe('status history memory', () => {
       expect(st.allHistory().points).toHaveLength(n);
     }
     expect(stateWith(10_000).historyBytes()).toBe(10_000 * 45 * 18);
+  });
+
+  it('keeps the rings of 10,000 points in a few shared buffers, not a typed array per point', () => {
+    const st = stateWith(10_000);
+    expect(st.historyBuffers()).toBeGreaterThan(0);
+    expect(st.historyBuffers()).toBeLessThanOrEqual(Math.ceil(10_000 / 1024));
+  });
+});
+
+describe('a slab of rings', () => {
+  it('widens every ring in place as each would have widened alone, and reuses a released ring empty', () => {
+    const slab = new HistorySlab(20_000, HOUR, 1);
+    const alone = [new PointHistory(20_000, HOUR), new PointHistory(20_000, HOUR), new PointHistory(20_000, HOUR)];
+    const rings = alone.map(() => slab.alloc());
+    expect(rings).toEqual([0, 1, 2]);
+    expect(slab.buffers).toBe(2); // two rings a buffer here
+    feed((ts, v, q) => {
+      rings.forEach((r, i) => slab.add(r, ts + i * 7_000, v === undefined ? v : v * (i + 1), q));
+      alone.forEach((h, i) => h.add(ts + i * 7_000, v === undefined ? v : v * (i + 1), q));
+    });
+    slab.widen();
+    slab.widen();
+    expect(slab.bucketMs).toBe(80_000);
+    expect(slab.bytes).toBe(3 * 45 * 18);
+    rings.forEach((r, i) => expect(slab.chart(r, T0 - 1)).toEqual(alone[i]!.widened().widened().chart(T0 - 1)));
+    expect(slab.current(2)).toEqual(alone[2]!.widened().widened().current());
+    slab.release(1);
+    expect(slab.rings).toBe(2);
+    expect(slab.alloc()).toBe(1);
+    expect(slab.chart(1, 0).t).toEqual([]);
+    slab.add(1, T0 + HOUR, 5);
+    expect(slab.series(1, 0)).toMatchObject({ t: [Math.floor((T0 + HOUR) / 80_000) * 80_000], last: [5] });
+    expect(slab.chart(0, T0 - 1)).toEqual(alone[0]!.widened().widened().chart(T0 - 1));
   });
 });
 

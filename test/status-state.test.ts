@@ -123,6 +123,19 @@ describe('StatusState', () => {
     expect(st.history('pump', 'pressure')!.bucketMs).toBe(80_000);
   });
 
+  it('gives the rings of a device a reload removed to the next points, so the plots do not grow', () => {
+    const c = clock();
+    const { gw } = fakeGateway(c);
+    const st = new StatusState({ now: c.now, processMetrics: false });
+    const points = (device: string) => Array.from({ length: 1500 }, (_, i) => ({ device, point: `p${i}`, ts: c.now(), value: i, quality: 'good' as const }));
+    st.observe(points('gone'));
+    expect([st.historyBytes(), st.historyBuffers()]).toEqual([1500 * 180 * 18, 2]);
+    st.snapshot(gw); // the configuration has no device "gone"
+    expect([st.historyBytes(), st.history('gone', 'p0')]).toEqual([0, undefined]);
+    st.observe(points('pump'));
+    expect([st.historyBytes(), st.historyBuffers(), st.history('pump', 'p7')!.last]).toEqual([1500 * 180 * 18, 2, [7]]);
+  });
+
   it('lists aggregates after the configured points with their base unit', () => {
     const c = clock();
     const { gw } = fakeGateway(c);

@@ -1,8 +1,9 @@
 /**
  * The last hour of one point for its plot, downsampled into fixed time buckets (min, max, mean and last value
  * of each, and which qualities it saw), so memory is one fixed ring per point whatever the sample rate: 18 bytes
- * a bucket over one buffer. All rings together stay within HISTORY_BUDGET_BYTES whatever the point count: the
- * bucket width doubles (20 s, 40 s, 80 s...) while points × buckets would not fit (bucketMsFor).
+ * a bucket, the rings of all points sharing a few buffers (HistorySlab). All rings together stay within
+ * HISTORY_BUDGET_BYTES whatever the point count: the bucket width doubles (20 s, 40 s, 80 s...) while
+ * points × buckets would not fit (bucketMsFor).
  */
 
 export interface HistorySeries {
@@ -40,7 +41,7 @@ export const BYTES_PER_BUCKET = 18;
 export const HISTORY_BUDGET_BYTES = 8 * 1024 * 1024;
 
 /** Bytes of one point's ring at this bucket width. */
-export const ringBytes = (bucketMs: number, spanMs: number): number => Math.max(1, Math.ceil(spanMs / bucketMs)) * BYTES_PER_BUCKET;
+export const ringBytes = (bucketMs: number, spanMs: number): number => slotsFor(bucketMs, spanMs) * BYTES_PER_BUCKET;
 
 /** The bucket width for this many plotted points: the base, doubled until every ring fits in the budget. */
 export function bucketMsFor(points: number, baseMs: number, spanMs: number, budget = HISTORY_BUDGET_BYTES): number {
@@ -50,83 +51,136 @@ export function bucketMsFor(points: number, baseMs: number, spanMs: number, budg
   return width;
 }
 
-export class PointHistory {
-  private readonly slots: number;
-  /** Per slot: min, max, last and mean at 4·slot to 4·slot + 3. */
-  private readonly values: Float32Array;
-  /** Per slot: numeric readings (saturating at 16383: the mean is then of the first ones) and quality flags; 0 empty. */
-  private readonly marks: Uint16Array;
-  /** Highest bucket number (ts / bucketMs) written so far; -1 before the first reading. */
-  private head = -1;
+/** Rings per chunk of a slab: one ArrayBuffer per 1,024 points (0.8 MiB at 80 s buckets), not one per point. */
+const CHUNK_SHIFT = 10;
+
+/** One buffer of rings: per ring its head, then per bucket min, max, last and mean, then count and flags. */
+interface Chunk {
+  /** Highest bucket number (ts / bucketMs) written so far per ring; -1 before the first reading. */
+  heads: Float64Array;
+  /** Per bucket (ring·slots + slot): min, max, last and mean at 4·bucket to 4·bucket + 3. */
+  values: Float32Array;
+  /** Per bucket: numeric readings (saturating at 16383: the mean is then of the first ones) and quality flags; 0 empty. */
+  marks: Uint16Array;
+}
+
+/**
+ * The rings of many points in a few shared buffers, a ring being a number: a typed array and its ArrayBuffer per
+ * point cost more in object headers and malloc than their buckets at 10,000 points. All rings have one width.
+ */
+export class HistorySlab {
+  /** Buckets per ring. */
+  private slots: number;
+  private chunks: Chunk[] = [];
+  /** Rings handed out so far, freed ones included (they are reused first). */
+  private size = 0;
+  private readonly free: number[] = [];
+  private readonly mask: number;
 
   constructor(
-    readonly bucketMs: number,
+    public bucketMs: number,
     readonly spanMs: number,
+    /** log2 of the rings per buffer: 0 for a lone ring. */
+    private readonly shift = CHUNK_SHIFT,
   ) {
-    const slots = (this.slots = Math.max(1, Math.ceil(spanMs / bucketMs)));
-    const ring = new ArrayBuffer(slots * BYTES_PER_BUCKET);
-    this.values = new Float32Array(ring, 0, slots * 4);
-    this.marks = new Uint16Array(ring, slots * 16, slots);
+    this.slots = slotsFor(bucketMs, spanMs);
+    this.mask = (1 << shift) - 1;
   }
 
-  /** What the ring costs, for the budget. */
+  /** Rings in use. */
+  get rings(): number {
+    return this.size - this.free.length;
+  }
+
+  /** ArrayBuffers holding the rings: one per chunk, however many points. */
+  get buffers(): number {
+    return this.chunks.length;
+  }
+
+  /** What the rings in use cost, for the budget. */
   get bytes(): number {
-    return this.values.buffer.byteLength;
+    return this.rings * this.slots * BYTES_PER_BUCKET;
+  }
+
+  /** A new, empty ring. */
+  alloc(): number {
+    const ring = this.free.pop() ?? this.size++;
+    if (ring >> this.shift === this.chunks.length) this.chunks.push(chunk(1 << this.shift, this.slots));
+    this.chunks[ring >> this.shift]!.heads[ring & this.mask] = -1;
+    return ring;
+  }
+
+  /** Gives a ring back (its point is gone); the next alloc() reuses it. */
+  release(ring: number): void {
+    this.free.push(ring);
   }
 
   /** A reading; `value` undefined for a bad one (nothing to draw, but its bucket is marked). */
-  add(ts: number, value: number | undefined, quality: 'good' | 'uncertain' | 'bad' = 'good'): void {
+  add(ring: number, ts: number, value: number | undefined, quality: 'good' | 'uncertain' | 'bad' = 'good'): void {
     if (!Number.isFinite(ts)) return;
     if (value !== undefined && !Number.isFinite(value)) return;
     const b = Math.floor(ts / this.bucketMs);
     if (b < 0) return;
     const flags = quality === 'bad' ? BAD : quality === 'uncertain' ? UNCERTAIN : 0;
-    if (value === undefined) this.merge(b, 0, 0, 0, 0, 0, flags);
-    else this.merge(b, value, value, value, value, 1, flags);
+    if (value === undefined) this.merge(ring, b, 0, 0, 0, 0, 0, flags);
+    else this.merge(ring, b, value, value, value, value, 1, flags);
   }
 
-  /** The same hour at twice the bucket width in half the memory: what a growing point count trades for. */
-  widened(): PointHistory {
-    const next = new PointHistory(this.bucketMs * 2, this.spanMs);
-    const v = this.values;
-    for (let b = Math.max(0, this.head - this.slots + 1); b <= this.head; b++) {
-      const slot = b % this.slots;
-      const m = this.marks[slot]!;
-      if (m !== 0) next.merge(Math.floor(b / 2), v[slot * 4]!, v[slot * 4 + 1]!, v[slot * 4 + 2]!, v[slot * 4 + 3]!, m & COUNT, m & ~COUNT);
+  /** Every ring at twice the bucket width in half the memory: what a growing point count trades for. */
+  widen(): void {
+    const next = new HistorySlab(this.bucketMs * 2, this.spanMs, this.shift);
+    for (let ring = 0; ring < this.size; ring++) next.fold(next.alloc(), this, ring);
+    this.bucketMs = next.bucketMs;
+    this.slots = next.slots;
+    this.chunks = next.chunks;
+  }
+
+  /** Merges ring `from` of `src` (half this width) into this slab's `ring`, bucket pairs into one. */
+  fold(ring: number, src: HistorySlab, from: number): void {
+    const { values: v, marks, heads } = src.chunks[from >> src.shift]!;
+    const r = from & src.mask;
+    const head = heads[r]!;
+    for (let b = Math.max(0, head - src.slots + 1); b <= head; b++) {
+      const k = r * src.slots + (b % src.slots);
+      const m = marks[k]!;
+      if (m !== 0) this.merge(ring, Math.floor(b / 2), v[k * 4]!, v[k * 4 + 1]!, v[k * 4 + 2]!, v[k * 4 + 3]!, m & COUNT, m & ~COUNT);
     }
-    return next;
   }
 
   /** The newest bucket with a value, or undefined before the first value. */
-  current(): Bucket | undefined {
-    if (this.head < 0) return undefined;
-    const slot = this.head % this.slots;
-    if ((this.marks[slot]! & COUNT) === 0) return undefined;
-    const i = slot * 4;
-    return [this.head * this.bucketMs, round(this.values[i]!), round(this.values[i + 1]!), round(this.values[i + 2]!)];
+  current(ring: number): Bucket | undefined {
+    const { values, marks, heads } = this.chunks[ring >> this.shift]!;
+    const head = heads[ring & this.mask]!;
+    if (head < 0) return undefined;
+    const k = (ring & this.mask) * this.slots + (head % this.slots);
+    if ((marks[k]! & COUNT) === 0) return undefined;
+    const i = k * 4;
+    return [head * this.bucketMs, round(values[i]!), round(values[i + 1]!), round(values[i + 2]!)];
   }
 
   /** The buckets that start after `since`, oldest first. */
-  series(since: number): HistorySeries {
-    const { bucketMs, t, min, max, last } = this.chart(since);
+  series(ring: number, since: number): HistorySeries {
+    const { bucketMs, t, min, max, last } = this.chart(ring, since);
     return { bucketMs, t, min, max, last };
   }
 
   /** The same buckets with their means, qualities, the bad-only buckets and the window's figures. */
-  chart(since: number): ChartSeries {
-    const out: ChartSeries = { bucketMs: this.bucketMs, t: [], min: [], max: [], last: [], mean: [], quality: [], bad: [], stats: null };
-    if (this.head < 0) return out;
-    const first = Math.max(0, this.head - this.slots + 1, Math.floor(since / this.bucketMs) + 1);
-    const v = this.values;
+  chart(ring: number, since: number): ChartSeries {
+    const out = emptyChart(this.bucketMs);
+    const { values: v, marks, heads } = this.chunks[ring >> this.shift]!;
+    const r = ring & this.mask;
+    const head = heads[r]!;
+    if (head < 0) return out;
+    const first = Math.max(0, head - this.slots + 1, Math.floor(since / this.bucketMs) + 1);
     let lo = Infinity;
     let hi = -Infinity;
     let sum = 0;
     let n = 0;
-    for (let b = first; b <= this.head; b++) {
-      const slot = b % this.slots;
-      const m = this.marks[slot]!;
+    for (let b = first; b <= head; b++) {
+      const k = r * this.slots + (b % this.slots);
+      const m = marks[k]!;
       const c = m & COUNT;
-      const i = slot * 4;
+      const i = k * 4;
       if (c === 0) {
         if (m & BAD) out.bad.push(b * this.bucketMs);
         continue;
@@ -147,12 +201,14 @@ export class PointHistory {
   }
 
   /** Folds readings into bucket `b`: one (n = 1), none (n = 0, flags only), or a whole bucket of a finer ring. */
-  private merge(b: number, lo: number, hi: number, last: number, mean: number, n: number, flags: number): void {
-    if (!this.advance(b)) return;
-    const slot = b % this.slots;
-    const i = slot * 4;
-    const v = this.values;
-    const m = this.marks[slot]!;
+  private merge(ring: number, b: number, lo: number, hi: number, last: number, mean: number, n: number, flags: number): void {
+    const ch = this.chunks[ring >> this.shift]!;
+    const r = ring & this.mask;
+    if (!this.advance(ch, r, b)) return;
+    const k = r * this.slots + (b % this.slots);
+    const i = k * 4;
+    const v = ch.values;
+    const m = ch.marks[k]!;
     const c = m & COUNT;
     const take = Math.min(n, COUNT - c);
     if (n > 0) {
@@ -167,22 +223,82 @@ export class PointHistory {
       }
       v[i + 2] = last;
     }
-    this.marks[slot] = (m & ~COUNT) | flags | (c + take);
+    ch.marks[k] = (m & ~COUNT) | flags | (c + take);
   }
 
-  /** Moves the head up to bucket `b`, emptying the slots it passes; false for a bucket older than the span. */
-  private advance(b: number): boolean {
-    if (this.head >= 0 && b <= this.head - this.slots) {
+  /** Moves ring `r`'s head up to bucket `b`, emptying the slots it passes; false for a bucket older than the span. */
+  private advance(ch: Chunk, r: number, b: number): boolean {
+    const slots = this.slots;
+    let head = ch.heads[r]!;
+    if (head >= 0 && b <= head - slots) {
       // Far behind: the wall clock stepped back; start over rather than ignore the readings for hours.
-      if (b > this.head - 2 * this.slots) return false; // merely older than the span
-      this.head = -1;
+      if (b > head - 2 * slots) return false; // merely older than the span
+      head = -1;
     }
-    if (b <= this.head) return true;
-    if (this.head < 0 || b - this.head >= this.slots) this.marks.fill(0);
-    else for (let k = this.head + 1; k <= b; k++) this.marks[k % this.slots] = 0;
-    this.head = b;
+    if (b <= head) return true;
+    const base = r * slots;
+    if (head < 0 || b - head >= slots) ch.marks.fill(0, base, base + slots);
+    else for (let k = head + 1; k <= b; k++) ch.marks[base + (k % slots)] = 0;
+    ch.heads[r] = b;
     return true;
   }
+}
+
+/** One point's ring on its own: a slab of one (tests, tools); StatusState keeps ring numbers in one slab instead. */
+export class PointHistory {
+  private readonly slab: HistorySlab;
+  private readonly ring: number;
+
+  constructor(bucketMs: number, spanMs: number) {
+    this.slab = new HistorySlab(bucketMs, spanMs, 0);
+    this.ring = this.slab.alloc();
+  }
+
+  get bucketMs(): number {
+    return this.slab.bucketMs;
+  }
+
+  /** What the ring costs, for the budget. */
+  get bytes(): number {
+    return this.slab.bytes;
+  }
+
+  add(ts: number, value: number | undefined, quality: 'good' | 'uncertain' | 'bad' = 'good'): void {
+    this.slab.add(this.ring, ts, value, quality);
+  }
+
+  /** The same hour at twice the bucket width in half the memory; this one is left as it was. */
+  widened(): PointHistory {
+    const next = new PointHistory(this.bucketMs * 2, this.slab.spanMs);
+    next.slab.fold(next.ring, this.slab, this.ring);
+    return next;
+  }
+
+  current(): Bucket | undefined {
+    return this.slab.current(this.ring);
+  }
+
+  series(since: number): HistorySeries {
+    return this.slab.series(this.ring, since);
+  }
+
+  chart(since: number): ChartSeries {
+    return this.slab.chart(this.ring, since);
+  }
+}
+
+/** A chart without a bucket: a point that has no plot (yet). */
+export const emptyChart = (bucketMs: number): ChartSeries => ({ bucketMs, t: [], min: [], max: [], last: [], mean: [], quality: [], bad: [], stats: null });
+
+const slotsFor = (bucketMs: number, spanMs: number): number => Math.max(1, Math.ceil(spanMs / bucketMs));
+
+/** `rings` rings of `slots` buckets in one ArrayBuffer: heads first, so every view is aligned. */
+function chunk(rings: number, slots: number): Chunk {
+  const buffer = new ArrayBuffer(rings * (8 + slots * BYTES_PER_BUCKET));
+  const heads = new Float64Array(buffer, 0, rings).fill(-1);
+  const values = new Float32Array(buffer, rings * 8, rings * slots * 4);
+  const marks = new Uint16Array(buffer, rings * (8 + slots * 16), rings * slots);
+  return { heads, values, marks };
 }
 
 /** Float32 holds about 7 significant digits: say no more than that (4.2, not 4.199999809265137). */

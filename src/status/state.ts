@@ -14,7 +14,7 @@ import { VERSION } from '../paths.js';
 import type { Quality, Sample } from '../sample.js';
 import type { DeviceHealth } from '../sources/types.js';
 import { DEFAULT_HEALTH_RULES, evaluateHealth, staleAfterMs, type HealthRules } from './health.js';
-import { bucketMsFor, PointHistory, plottable, type HistorySeries } from './history.js';
+import { bucketMsFor, emptyChart, HistorySlab, plottable, type HistorySeries } from './history.js';
 import { limitsOf, marksOf, type PointChart } from './charts.js';
 import { busCommissioning } from './commissioning.js';
 import { AlarmBook } from './alarms.js';
@@ -48,7 +48,8 @@ export interface StatusStateOptions {
 /** What the page keeps of a point beyond its latest reading: its plot and its readings per quality. */
 interface PointEntry {
   counts: Record<Quality, number>;
-  history?: PointHistory;
+  /** Its plot's ring in the slab; -1 before its first plottable value. */
+  ring: number;
 }
 
 export class StatusState {
@@ -58,10 +59,8 @@ export class StatusState {
   readonly journal: AlarmJournal;
   private readonly now: () => number;
   private readonly baseBucketMs: number;
-  /** The plots' bucket width now: only ever widens, as points arrive. */
-  private bucketMs: number;
-  /** Points with a plot (a ring), what the width is chosen for. */
-  private rings = 0;
+  /** Every point's plot; its bucket width only ever widens, as points arrive. */
+  private readonly slab: HistorySlab;
   private readonly historyMs: number;
   private readonly alarms: AlarmBook;
   private readonly values: LastValues;
@@ -79,8 +78,9 @@ export class StatusState {
 
   constructor(options: StatusStateOptions = {}) {
     this.now = options.now ?? Date.now;
-    this.bucketMs = this.baseBucketMs = options.bucketMs ?? 20_000;
+    this.baseBucketMs = options.bucketMs ?? 20_000;
     this.historyMs = options.historyMs ?? 3_600_000;
+    this.slab = new HistorySlab(this.baseBucketMs, this.historyMs);
     this.alarms = new AlarmBook(options.recentAlarms ?? 50);
     this.journal = new AlarmJournal(options.journalSize ?? DEFAULT_JOURNAL_SIZE);
     this.rules = { ...DEFAULT_HEALTH_RULES, ...options.health };
@@ -104,38 +104,42 @@ export class StatusState {
       let p = device!.get(s.point);
       if (!p) {
         if (this.pointCount >= MAX_POINTS) continue;
-        p = { counts: { good: 0, bad: 0, uncertain: 0 } };
+        p = { counts: { good: 0, bad: 0, uncertain: 0 }, ring: -1 };
         device!.set(s.point, p);
         this.pointCount++;
       }
       p.counts[s.quality]++;
       if (s.quality === 'bad') {
         // Nothing to draw, but the chart shows the stretch as bad rather than as a silent gap.
-        p.history?.add(s.ts, undefined, 'bad');
+        if (p.ring >= 0) this.slab.add(p.ring, s.ts, undefined, 'bad');
         continue;
       }
       const v = plottable(s.value);
-      if (v !== undefined) (p.history ??= this.newRing()).add(s.ts, v, s.quality);
+      if (v === undefined) continue;
+      if (p.ring < 0) p.ring = this.newRing();
+      this.slab.add(p.ring, s.ts, v, s.quality);
     }
   }
 
   /** What the plots cost now, bytes; bounded by HISTORY_BUDGET_BYTES whatever the point count. */
   historyBytes(): number {
-    let bytes = 0;
-    for (const byPoint of this.points.values()) for (const p of byPoint.values()) bytes += p.history?.bytes ?? 0;
-    return bytes;
+    return this.slab.bytes;
+  }
+
+  /** ArrayBuffers the plots take: one per chunk of rings, not one per point. */
+  historyBuffers(): number {
+    return this.slab.buffers;
+  }
+
+  private get bucketMs(): number {
+    return this.slab.bucketMs;
   }
 
   /** A point's first plotted value: its ring, after widening every ring if one more would not fit the budget. */
-  private newRing(): PointHistory {
-    const width = bucketMsFor(++this.rings, this.baseBucketMs, this.historyMs);
-    if (width > this.bucketMs) {
-      this.bucketMs = width;
-      for (const byPoint of this.points.values()) {
-        for (const p of byPoint.values()) while (p.history && p.history.bucketMs < width) p.history = p.history.widened();
-      }
-    }
-    return new PointHistory(this.bucketMs, this.historyMs);
+  private newRing(): number {
+    const width = bucketMsFor(this.slab.rings + 1, this.baseBucketMs, this.historyMs);
+    while (this.slab.bucketMs < width) this.slab.widen();
+    return this.slab.alloc();
   }
 
   /** Every alarm event: raises and clears, and the operator's actions once they come. */
@@ -190,7 +194,8 @@ export class StatusState {
   history(device: string, point: string): HistorySeries | undefined {
     const p = this.points.get(device)?.get(point);
     if (!p) return undefined;
-    return p.history?.series(this.now() - this.historyMs) ?? { bucketMs: this.bucketMs, t: [], min: [], max: [], last: [] };
+    if (p.ring < 0) return { bucketMs: this.bucketMs, t: [], min: [], max: [], last: [] };
+    return this.slab.series(p.ring, this.now() - this.historyMs);
   }
 
   /** One point's chart: its hour with means and qualities, the window's figures, its limits and alarm marks. */
@@ -199,7 +204,7 @@ export class StatusState {
     const configured = config.devices.find((d) => d.id === device)?.points.some((q) => q.id === point);
     if (!p && !configured) return undefined;
     const since = this.now() - this.historyMs;
-    const series = p?.history?.chart(since) ?? new PointHistory(this.bucketMs, this.bucketMs).chart(since);
+    const series = p && p.ring >= 0 ? this.slab.chart(p.ring, since) : emptyChart(this.bucketMs);
     const unit = unitsOf(config).get(device, point);
     return { device, point, ...(unit ? { unit } : {}), ...series, limits: limitsOf(config, device, point), marks: marksOf(this.journal.forPoint(device, point, since)) };
   }
@@ -219,8 +224,8 @@ export class StatusState {
     const points: Array<{ device: string; point: string; t: number[]; last: number[] }> = [];
     for (const [device, byPoint] of this.points) {
       for (const [point, p] of byPoint) {
-        if (!p.history) continue;
-        const { t, last } = p.history.series(since);
+        if (p.ring < 0) continue;
+        const { t, last } = this.slab.series(p.ring, since);
         if (t.length > 0) points.push({ device, point, t, last });
       }
     }
@@ -291,7 +296,7 @@ export class StatusState {
     for (const [device, byPoint] of this.points) {
       if (ids.has(device)) continue;
       this.pointCount -= byPoint.size;
-      for (const p of byPoint.values()) if (p.history) this.rings--;
+      for (const p of byPoint.values()) if (p.ring >= 0) this.slab.release(p.ring);
       this.points.delete(device);
     }
     // A shared cache is the gateway's to prune (it does at every reload and start).
@@ -318,7 +323,8 @@ export class StatusState {
       if (p && p.value !== undefined) view.value = p.value;
       if (p?.reason) view.reason = p.reason;
       if (p && p.quality !== 'good' && p.goodTs !== undefined) view.lastGood = { value: p.goodValue ?? null, ts: p.goodTs };
-      const bucket = byPoint?.get(id)?.history?.current();
+      const ring = byPoint?.get(id)?.ring ?? -1;
+      const bucket = ring >= 0 ? this.slab.current(ring) : undefined;
       if (bucket) view.bucket = bucket;
       const alarm = worst.get(`${d.id}\u0000${id}`);
       if (alarm) view.alarm = alarm;
