@@ -127,3 +127,22 @@ describe('LinkLoop', () => {
     expect(link.isOpen).toBe(false);
   });
 });
+
+describe('LinkLoop.quietUntil', () => {
+  it('never returns before the monotonic time asked for, whatever the timers do; at once when stopped', async () => {
+    const { loop } = rig(() => {});
+    loop.start();
+    try {
+      for (let i = 0; i < 20; i++) {
+        const at = performance.now() + 7;
+        await loop.quietUntil(at);
+        expect(performance.now()).toBeGreaterThanOrEqual(at);
+      }
+    } finally {
+      await loop.stop();
+    }
+    const t0 = performance.now();
+    await loop.quietUntil(t0 + 60_000);
+    expect(performance.now() - t0).toBeLessThan(1000);
+  });
+});

@@ -14,6 +14,7 @@ import { EventEmitter } from 'node:events';
 import { Backoff } from '../backoff.js';
 import type { Logger } from '../log.js';
 import { RateLimitedLog } from './ratelog.js';
+import { monotonic } from './schedule.js';
 
 import type { LinkState } from './types.js';
 
@@ -97,6 +98,15 @@ export class LinkLoop extends EventEmitter {
     await this.loopDone;
     await this.opts.link.close();
     this.setState('stopped');
+  }
+
+  /**
+   * Sleeps until the monotonic clock reaches `at` (the silence a bus keeps after a transaction), or the loop
+   * stops. A timer can fire a little early against that clock (libuv starts it from its cached loop time), so
+   * what is left is waited out again: on RS-485 a frame sent early is a frame the unit may not see.
+   */
+  async quietUntil(at: number): Promise<void> {
+    while (this.active && at - monotonic() > 0) await this.sleep(at - monotonic());
   }
 
   /** Interruptible sleep, so stop() and a lost link never wait for a long poll interval or backoff. */

@@ -309,8 +309,7 @@ export class LineBus extends LoopedBus<Run> implements Source {
 
   /** One query and its reply line. The reply timeout starts once the query is written. */
   private async transact(run: Run): Promise<Reply> {
-    const pause = this.lastTransactionEnd + this.config.requestPauseMs - monotonic();
-    if (pause > 0) await this.loop.sleep(pause);
+    await this.loop.quietUntil(this.lastTransactionEnd + this.config.requestPauseMs);
     if (!this.loop.running || !this.link.isOpen) return { kind: 'lost' };
     // Without listeners, bytes left over from noise would only corrupt the start of the reply.
     if (this.matching.length + this.catchAll.length === 0 && this.framer.reset()) {

@@ -204,8 +204,7 @@ export class ModbusBus extends LoopedBus<DeviceRun> {
     return {
       bus: this.config.id,
       pause: async () => {
-        const pause = this.lastTransactionEnd + this.config.requestPauseMs - monotonic();
-        if (pause > 0) await this.loop.sleep(pause);
+        await this.loop.quietUntil(this.lastTransactionEnd + this.config.requestPauseMs);
         return this.loop.running;
       },
       linkUp: () => this.link.isOpen && this.linkState === 'connected',
@@ -314,8 +313,7 @@ export class ModbusBus extends LoopedBus<DeviceRun> {
     const attempts = run.health.state === 'failing' ? 1 : cfg.retries + 1;
     let last: ModbusError | undefined;
     for (let attempt = 0; attempt < attempts; attempt++) {
-      const pause = this.lastTransactionEnd + cfg.requestPauseMs - monotonic();
-      if (pause > 0) await this.loop.sleep(pause);
+      await this.loop.quietUntil(this.lastTransactionEnd + this.config.requestPauseMs);
       if (!this.loop.running) break;
       run.health.requests++;
       const sent = monotonic();
