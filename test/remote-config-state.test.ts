@@ -2,11 +2,11 @@
  * RemoteConfig's decisions at a start and a reload, on a real ConfigStore: which file runs after a crash, a
  * second crash on probation, a local edit, a missing or broken version file.
  */
-import { generateKeyPairSync } from 'node:crypto';
+import { generateKeyPairSync, sign } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pino } from 'pino';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { parseConfig } from '../src/config/load.js';
 import type { Config } from '../src/config/schema.js';
 import { ConfigStore } from '../src/supervisor/config-store.js';
@@ -18,7 +18,8 @@ import { tempDir } from './helpers/peers.js';
 function site() {
   const dir = tempDir('remote-state');
   const pub = join(dir, 'k.pub');
-  writeFileSync(pub, generateKeyPairSync('ed25519').publicKey.export({ type: 'spki', format: 'pem' }));
+  const keys = generateKeyPairSync('ed25519');
+  writeFileSync(pub, keys.publicKey.export({ type: 'spki', format: 'pem' }));
   const text = (points: string[]) => `gateway: { id: g, dataDir: ${join(dir, 'data')} }
 remoteConfig: { enabled: true, publicKeyFile: ${pub}, confirmS: 30 }
 buses: [{ id: plc, transport: tcp, host: 127.0.0.1 }]
@@ -27,12 +28,14 @@ devices: [{ id: d, bus: plc, unit: 1, points: [${points.map((p, i) => `{ id: ${p
   const localText = text(['a']);
   const local = parseConfig(localText, 'local').config as Config;
   const store = ConfigStore.forDataDir(join(dir, 'data'));
-  const remote = (lt = localText, l = local) => {
-    const r = new RemoteConfig({ localFile: 'local.yaml', local: l, localText: lt, log: pino({ level: 'silent' }), enqueue: async (_w, c) => c(), apply: async () => {}, gateway: () => ({}) as Gateway });
+  const remote = (lt = localText, l = local, apply: (next: Config) => Promise<void> = async () => {}) => {
+    const r = new RemoteConfig({ localFile: 'local.yaml', local: l, localText: lt, log: pino({ level: 'silent' }), enqueue: async (_w, c) => c(), apply, gateway: () => ({ buses: [] }) as unknown as Gateway });
     r.stop();
     return r;
   };
-  return { text, localText, local, store, remote };
+  /** A pushed version as config/desired carries it, signed with the site's key. */
+  const envelope = (version: number, config: string) => Buffer.from(JSON.stringify({ v: 1, version, config, sig: sign(null, Buffer.from(config, 'utf8'), keys.privateKey).toString('base64') }));
+  return { text, localText, local, store, remote, envelope };
 }
 
 const points = (c: Config) => c.devices[0]!.points.map((p) => p.id);
@@ -98,5 +101,28 @@ describe('remote configuration at a start', () => {
     for (const v of [1, 2, 3, 4, 5]) s.store.saveVersion(v, 'x');
     s.store.prune(2, [1]);
     expect(s.store.versions()).toEqual([1, 4, 5]);
+  });
+});
+
+describe('remote configuration: a push that cannot be applied', () => {
+  it('is rolled back at once and reported, and the next push is taken instead of waiting behind it', async () => {
+    const s = site();
+    const applied: string[][] = [];
+    let fail = true;
+    const r = s.remote(s.localText, s.local, async (next) => {
+      applied.push(points(next));
+      if (fail && points(next).includes('c')) throw new Error('bus line: no source driver could be loaded');
+    });
+    r.startup();
+    r.desired(s.envelope(6, s.text(['a', 'c'])));
+    await vi.waitFor(() => expect(r.status.report?.state).toBe('rolled-back'));
+    expect(r.status.report).toMatchObject({ version: 6, reason: "it could not be applied (bus line: no source driver could be loaded): back to the device's file" });
+    expect(r.status.pending).toBeUndefined();
+    expect(applied).toEqual([['a', 'c'], ['a']]);
+    expect(s.store.readState()?.pending).toBeUndefined();
+    fail = false;
+    r.desired(s.envelope(7, s.text(['a', 'b'])));
+    await vi.waitFor(() => expect(r.status.report).toMatchObject({ version: 7, state: 'pending' }));
+    expect(applied.at(-1)).toEqual(['a', 'b']);
   });
 });

@@ -15,6 +15,8 @@ import type { Logger } from '../log.js';
 import { ConfigStore, type ConfigReport, type RemoteState, type VersionRef } from './config-store.js';
 import { judgeConfig, parseEnvelope, publicKeyFrom, signatureValid, textHash } from './envelope.js';
 
+type PendingChange = NonNullable<RemoteState['pending']>;
+
 export interface RemoteConfigDeps {
   /** The device's own file and what it parsed to: the base every pushed version is judged against. */
   localFile: string;
@@ -166,10 +168,22 @@ export class RemoteConfig {
     this.store.writeState(this.state);
     this.audit(this.state.report);
     this.deps.log.info({ version: ref.version }, `applying configuration version ${ref.version}; on probation for ${this.settings.confirmS} s`);
-    await this.deps.apply(next);
+    try {
+      await this.deps.apply(next);
+    } catch (err) {
+      return this.unapplied(this.state.pending, err);
+    }
     this.running = next;
     this.probation = { deadline: this.now() + this.settings.confirmS * 1000, since: this.now(), busesUp };
     this.reportedOn = undefined;
+  }
+
+  /**
+   * A change that could not even be applied (a source driver missing from the install): back to the version
+   * before at once, reported, and the next push taken. Left pending it would block every later push.
+   */
+  private unapplied(pending: PendingChange, err: unknown): Promise<void> {
+    return this.backTo(pending, `it could not be applied (${err instanceof Error ? err.message : String(err)})`);
   }
 
   /** Once a second: the probation's verdict, and the report on every new connection. */
@@ -214,7 +228,12 @@ export class RemoteConfig {
     const pending = this.state.pending;
     if (!pending || !this.probation) return;
     this.probation = undefined;
-    const reason = `${why} within ${this.settings.confirmS} s: back to ${pending.previous ? `version ${pending.previous.version}` : "the device's file"}`;
+    await this.backTo(pending, `${why} within ${this.settings.confirmS} s`);
+  }
+
+  /** Runs the version before `pending` again, reports the roll-back, then takes a push that waited. */
+  private async backTo(pending: PendingChange, why: string): Promise<void> {
+    const reason = `${why}: back to ${pending.previous ? `version ${pending.previous.version}` : "the device's file"}`;
     this.deps.log.error({ version: pending.version }, `configuration version ${pending.version} rolled back: ${reason}`);
     this.state.applied = pending.previous;
     this.state.pending = undefined;
