@@ -294,13 +294,12 @@ export function startGateway(initial: Config, logger: Logger, options: GatewayOp
   ticker.unref();
 
   const devicesOf = (c: Config, bus: string) => c.devices.filter((d) => d.bus === bus);
-  const startSources = (c: Config) =>
-    c.buses.map((bus) => {
-      const cycle = (busy: boolean) => outbox.sourceBusy(bus.id, busy);
-      const source = createSource(bus, devicesOf(c, bus.id), { logger, sink, cycle });
-      source.start();
-      return source;
-    });
+  // Every source is built before any starts: one that cannot be built leaves none polling behind it.
+  const startSources = (c: Config) => {
+    const built = c.buses.map((bus) => createSource(bus, devicesOf(c, bus.id), { logger, sink, cycle: (busy: boolean) => outbox.sourceBusy(bus.id, busy) }));
+    for (const source of built) source.start();
+    return built;
+  };
   // The drivers load on first use (sources/registry.ts): until then a stand-in lists each bus (link down, devices
   // not polled yet), replaced by the started sources once loaded. Stop and reload wait for that; a stop that came
   // first leaves them unstarted.

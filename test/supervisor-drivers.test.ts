@@ -29,7 +29,7 @@ describe('Supervisor: source drivers', () => {
     expect(fatal).toHaveLength(1);
     expect(fatal[0]).toMatchObject({ code: 'SOURCES_NOT_STARTED' });
     // (vitest words the import failure its own way; the cause is in the parentheses.)
-    expect(fatal[0]!.msg).toMatch(/^the source drivers could not be loaded \(.+\), so no bus would be polled; stopping \(exit 1\)$/);
+    expect(fatal[0]!.msg).toMatch(/^the sources could not be started \(.+\), so no bus would be polled; stopping \(exit 1\)$/);
     expect(supervisor.stopped).toBe(true);
   });
 });

@@ -163,7 +163,7 @@ export class Supervisor {
     const gateway = startChecked(config, this.log, { ...this.options.hooks, lastValues: this.lastValues });
     gateway.started.catch((err: unknown) => {
       const why = err instanceof Error ? err.message : String(err);
-      this.fatal({ code: 'SOURCES_NOT_STARTED', message: `the source drivers could not be loaded (${why}), so no bus would be polled` });
+      this.fatal({ code: 'SOURCES_NOT_STARTED', message: `the sources could not be started (${why}), so no bus would be polled` });
     });
     gateway.outbox.onUnusable((err) => {
       if (err.code !== 'OUTBOX_DELETED') return this.fatal(err);
