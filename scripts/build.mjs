@@ -5,12 +5,12 @@
 // module, so this is memory the daemon holds for its whole life (docs/BENCHMARKS.md, memory). The app's own code
 // stays as written, so its stack traces keep their lines. Native addons and pino (whose transports load files by
 // path) stay in node_modules.
-import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { build, transform } from 'esbuild';
 
-const arg = (name, fallback) => process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3) ?? fallback;
+// The last one wins, as with esbuild's own flags (`npm run build -- --outdir=DIR` after a script's own).
+const arg = (name, fallback) => process.argv.findLast((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3) ?? fallback;
 
 /** What stays in node_modules (the Pi bundle's runtime package.json lists what dist/ still imports). */
 const EXTERNAL = ['better-sqlite3', 'serialport', '@serialport/*', 'pino', 'pino-pretty', 'aedes'];
@@ -40,8 +40,8 @@ const lean = {
 };
 
 const outdir = arg('outdir', 'dist');
-// Chunk names change with every build: clear the last build's files so only this one's are loaded and shipped.
-if (existsSync(outdir)) for (const f of readdirSync(outdir)) if (/\.js(\.map)?$/.test(f)) rmSync(join(outdir, f));
+// The last build's chunks are left in place: a daemon running from this folder may still import one lazily (a
+// driver at a reload). The Pi bundle builds into a fresh folder, so it ships only this build's.
 
 await build({
   entryPoints: [arg('entry', 'src/cli/main.ts')],
