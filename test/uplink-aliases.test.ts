@@ -3,52 +3,21 @@
  * the alias; what a subscriber gets names the topic in full; after a reconnect (aliases are per connection) the
  * first PUBLISH names it again and the broker accepts it; the session's own byte count follows the smaller packets.
  */
-import net from 'node:net';
 import mqtt from 'mqtt';
 import { afterEach, describe, expect, it } from 'vitest';
 import { pino } from 'pino';
 import { MqttSession } from '../src/uplink/session.js';
+import { startCountingProxy } from '../bench/lib/counting-proxy.js';
 import { needPeers, startMosquitto } from './helpers/peers.js';
+import { until } from './helpers/until.js';
 
 const skip = needPeers('mosquitto');
 const TOPIC = 'fieldgate/gw-alias/telemetry';
-
-async function countingProxy(port: number) {
-  let bytes = 0;
-  const sockets = new Set<net.Socket>();
-  const server = net.createServer((c) => {
-    const b = net.connect(port, '127.0.0.1');
-    sockets.add(c).add(b);
-    c.on('data', (d) => ((bytes += d.length), b.write(d)));
-    b.on('data', (d) => ((bytes += d.length), c.write(d)));
-    const end = () => (c.destroy(), b.destroy(), sockets.delete(c), sockets.delete(b));
-    c.on('close', end).on('error', end);
-    b.on('close', end).on('error', end);
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return {
-    url: `mqtt://127.0.0.1:${(server.address() as net.AddressInfo).port}`,
-    get bytes() {
-      return bytes;
-    },
-    reset: () => (bytes = 0),
-    cut: () => sockets.forEach((s) => s.destroy()),
-    close: () => new Promise((r) => (server.close(r), sockets.forEach((s) => s.destroy()))),
-  };
-}
 
 const cleanups: Array<() => Promise<unknown>> = [];
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c().catch(() => {});
 });
-
-async function until(what: string, check: () => boolean, timeoutMs = 30_000) {
-  const end = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 describe.skipIf(skip)('MQTT 5 topic aliases', () => {
   it('saves the topic on every PUBLISH after the first of a connection, and names it again after a reconnect', async () => {
@@ -63,10 +32,10 @@ describe.skipIf(skip)('MQTT 5 topic aliases', () => {
 
     const sent: Record<string, number> = {};
     for (const topicAliases of [false, true]) {
-      const proxy = await countingProxy(broker.port);
+      const proxy = await startCountingProxy({ host: '127.0.0.1', port: broker.port });
       cleanups.push(() => proxy.close());
       const session = new MqttSession({
-        url: proxy.url, clientId: `alias-${topicAliases}`, insecure: false, protocolVersion: 5, keepaliveS: 60, connectTimeoutMs: 3000,
+        url: `mqtt://127.0.0.1:${proxy.port}`, clientId: `alias-${topicAliases}`, insecure: false, protocolVersion: 5, keepaliveS: 60, connectTimeoutMs: 3000,
         reconnectMinMs: 100, reconnectMaxMs: 200, will: { topic: 'fieldgate/gw-alias/status', payload: 'lost' }, topicAliases,
       }, pino({ level: 'silent' }));
       cleanups.push(() => session.close());
@@ -75,10 +44,10 @@ describe.skipIf(skip)('MQTT 5 topic aliases', () => {
       session.takeBytes();
       proxy.reset();
       for (let i = 0; i < 20; i++) await session.publish(TOPIC, `${topicAliases ? 1 : 0}-${i}`, 1);
-      sent[String(topicAliases)] = proxy.bytes;
+      sent[String(topicAliases)] = (proxy.up + proxy.down);
       // The session's count of its packets is what went on the wire (no pings in between).
       const d = session.takeBytes();
-      expect(`${topicAliases} ${d.sent.telemetry + d.received.telemetry}`).toBe(`${topicAliases} ${proxy.bytes}`);
+      expect(`${topicAliases} ${d.sent.telemetry + d.received.telemetry}`).toBe(`${topicAliases} ${(proxy.up + proxy.down)}`);
 
       if (topicAliases) {
         const generation = session.generation;

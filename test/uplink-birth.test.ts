@@ -15,6 +15,7 @@ import { fieldgateProfile } from '../src/uplink/profiles/fieldgate/index.js';
 import { MqttSession } from '../src/uplink/session.js';
 import { Uplink, type UplinkOutbox } from '../src/uplink/uplink.js';
 import { needPeers, startMosquitto } from './helpers/peers.js';
+import { until } from './helpers/until.js';
 
 const skip = needPeers('mosquitto');
 const GW = 'gw-birth';
@@ -66,14 +67,6 @@ const cleanups: Array<() => Promise<unknown>> = [];
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c().catch(() => {});
 });
-
-async function until(what: string, check: () => boolean, timeoutMs = 30_000) {
-  const end = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 describe.skipIf(skip)('a birth that is not resent when nothing changed', () => {
   async function setup(protocolVersion: 4 | 5) {

@@ -12,6 +12,8 @@ export interface CountingProxy {
   readonly down: number;
   readonly connections: number;
   reset(): void;
+  /** Drops every connection through it (a link cut), and keeps listening. */
+  cut(): void;
   close(): Promise<void>;
 }
 
@@ -57,6 +59,9 @@ export async function startCountingProxy(target: { host: string; port: number })
     reset() {
       up = 0;
       down = 0;
+    },
+    cut: () => {
+      for (const s of sockets) s.destroy();
     },
     close: async () => {
       for (const s of sockets) s.destroy();
