@@ -13,6 +13,7 @@ import { smapsBreakdown, v8Stats, type SmapsPart, type V8Stat } from './lib/mems
 import { launch } from './lib/phase.js';
 import { anonRssMiB, rssMiB } from './lib/proc.js';
 import { startSim, type Sim } from './lib/sim.js';
+import { TAGS_10K } from './lib/workload.js';
 
 const RUN_S = seconds('FIELDGATE_BENCH_MEMORY_S', 30);
 const MIB = 1024 * 1024;
@@ -28,7 +29,7 @@ interface Reading {
 async function reading(label: string, points: 1000 | 10_000, statusPage: boolean): Promise<Reading> {
   const broker = await startBroker();
   const sims: Sim[] = [];
-  for (let i = 0; i < (points === 1000 ? 1 : 4); i++) sims.push(await startSim('synthetic'));
+  for (let i = 0; i < (points === 1000 ? 1 : TAGS_10K.sims); i++) sims.push(await startSim('synthetic'));
   const v8 = v8Stats();
   try {
     const sys = await launch('fieldgate', {
@@ -38,7 +39,7 @@ async function reading(label: string, points: 1000 | 10_000, statusPage: boolean
       pollIntervalMs: 1000,
       statusPage,
       nodeArgs: v8.nodeArgs,
-      ...(points === 10_000 ? { scale: { devices: 20, pointsPerDevice: 500 }, firstValuesMs: 120_000 } : {}),
+      ...(points === 10_000 ? { scale: { devices: TAGS_10K.devices, pointsPerDevice: TAGS_10K.pointsPerDevice }, firstValuesMs: 120_000 } : {}),
     });
     await sleep(RUN_S * 1000);
     const r: Reading = { label, rss: rssMiB(sys.pid), anon: anonRssMiB(sys.pid), smaps: smapsBreakdown(sys.pid), v8: v8.read() };
@@ -72,7 +73,7 @@ export async function run(): Promise<string> {
   const v8row = (name: string, f: (v: V8Stat) => number) => `| ${name} | ${readings.map((r) => (r.v8 ? f1(f(r.v8) / MIB) : 'n/a')).join(' | ')} |`;
   return [
     `\`fieldgate run -c FILE\` (${shipped().label}) polling the synthetic map at pollIntervalMs 1000 (1,000 points: 4 units, one`,
-    'simulator; 10,000: 20 units of 500 over 4 simulators, as in `tags-10k`), publishing to Mosquitto with QoS 1 to a decoding',
+    `simulator; 10,000: ${TAGS_10K.devices} units of ${TAGS_10K.pointsPerDevice} over ${TAGS_10K.sims} simulators, as in \`tags-10k\`), publishing to Mosquitto with QoS 1 to a decoding`,
     `subscriber; each gateway read ${RUN_S} s after its first values. Memory by kind of mapping is /proc/PID/smaps (Rss, of it Anonymous),`,
     "summed by what each mapping is; V8's figures come from inside the process (process.memoryUsage and",
     'v8.getHeapSpaceStatistics, written by a module preloaded with `--import`; the gateway is unchanged). Load average before:',

@@ -14,10 +14,9 @@ import { startSim, type Sim } from './lib/sim.js';
 import { configSchema } from '../src/config/schema.js';
 import { compileDevice } from '../src/sources/modbus/device.js';
 import { syntheticDevices } from './modbus-tcp.js';
+import { TAGS_10K } from './lib/workload.js';
 
-const DEVICES = 20;
-const POINTS_PER_DEVICE = 500;
-const SIMS = 4;
+const { devices: DEVICES, pointsPerDevice: POINTS_PER_DEVICE, sims: SIMS } = TAGS_10K;
 const STEADY_S = seconds('FIELDGATE_BENCH_TAGS_S', 120);
 const WARMUP_MS = 10_000;
 /** RSS figures reported: one per tenth of the window. */

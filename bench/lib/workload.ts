@@ -35,6 +35,9 @@ export interface FieldgateFileOptions {
   scale?: { devices: number; pointsPerDevice: number };
 }
 
+/** The 10,000-tag scenario (`tags-10k`, and `memory`'s 10,000-point rows): units of points, over simulator processes. */
+export const TAGS_10K = { devices: 20, pointsPerDevice: 500, sims: 4 } as const;
+
 /** The alarm benchmark's point: holding register 0 of unit ALARM_UNIT. */
 export const ALARM_POINT = { device: 'alarm', point: 'level', unit: ALARM_UNIT, address: 0 } as const;
 
