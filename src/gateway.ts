@@ -40,7 +40,7 @@ export { sessionOptions } from './uplink/options.js';
 export interface Gateway {
   readonly config: Config;
   readonly buses: Source[];
-  /** Resolves once every bus's source is built and started; rejects when a source driver cannot load. */
+  /** Resolves once every bus's source is built and started; rejects when they cannot be (a driver missing, a source that cannot be built). */
   readonly started: Promise<void>;
   outbox: Outbox;
   uplink?: Uplink;
