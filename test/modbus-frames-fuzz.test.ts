@@ -228,6 +228,14 @@ for (const transport of ['tcp', 'rtu-over-tcp'] as const) {
       expect([...seen.keys()].some((k) => k.startsWith('valid->'))).toBe(true);
     }, 120_000);
 
+    it.sequential('keeps no finished transaction: after 300 reads only the last one is held', async () => {
+      if (!link.isOpen) await link.open();
+      device.next = (req) => replyBytes(transport === 'rtu-over-tcp', { kind: 'valid', pieces: 1 }, req, [4, 5]);
+      for (let i = 0; i < 300; i++) await expect(link.read(1, 3, 0, 2)).resolves.toEqual([4, 5]);
+      const client = (link as unknown as { client: { _transactions: object } }).client;
+      expect(Object.keys(client._transactions).length).toBeLessThanOrEqual(1);
+    });
+
     it.sequential('keeps at most a few KiB of noise between transactions (a Modbus TCP peer is let go), and the next reply still reads', async () => {
       if (!link.isOpen) await link.open();
       const noise = Buffer.alloc(1000, 0xa5);

@@ -208,6 +208,11 @@ export class ModbusLink extends EventEmitter {
    */
   private flushInput(client: ModbusRTU): void {
     this.unasked = 0;
+    // modbus-serial keeps each finished transaction (its reply's registers and promise) until its id comes round
+    // again, 256 transactions later: about 4 MiB at 20 connections. None is still waiting now, so they are let go;
+    // a late reply to one of them then finds no transaction and is ignored, as it should be.
+    const internals = client as unknown as { _transactions?: object };
+    if (internals._transactions) internals._transactions = {};
     const port = portOf(client);
     if (port?._buffer?.length) port._buffer = Buffer.alloc(0);
     if (port?._clientRcvData?.length) port._clientRcvData = Buffer.alloc(0);
