@@ -133,7 +133,9 @@ function tryOpen(path: string, now: number, fullCheck: boolean): { db: Database.
     // FULL: a commit returns only after the WAL is fsync'd, so a power cut loses at most the uncommitted window.
     db.pragma('synchronous = FULL');
     db.pragma('temp_store = MEMORY');
-    db.pragma('cache_size = -8192');
+    // 2 MiB: writes append at the end of the table and the uplink reads and deletes at its start, so few pages are
+    // hot; 8 MiB drained a 1M backlog no faster (557-595k against 568-646k samples/s) and filled up as RSS.
+    db.pragma('cache_size = -2048');
     // After a checkpoint, shrink a WAL that grew past this (a long export held it open) instead of keeping it.
     db.pragma('journal_size_limit = 8388608');
     const created = ensureSchema(db, now);
