@@ -1,4 +1,4 @@
-/** The uplink's month of bytes and its broker on /metrics and in the status snapshot, from the Uplink's stats. */
+/** The uplink's month of bytes, its broker and its PUBACK times on /metrics and in the status snapshot, from the Uplink's stats. */
 import { describe, expect, it } from 'vitest';
 import { configSchema } from '../src/config/schema.js';
 import type { OutboxStats } from '../src/outbox/types.js';
@@ -83,5 +83,22 @@ describe('uplink bytes and broker on /metrics and the status page', () => {
     expect(samples(text).get('fieldgate_uplink_month_bytes')).toBe(0);
     expect([...samples(text).keys()].some((k) => k.startsWith('fieldgate_uplink_broker_info{'))).toBe(false);
     expect(new StatusState({ processMetrics: false }).snapshot(bare).uplink).not.toHaveProperty('bytes');
+  });
+
+  it('counts every PUBACK from the start, before the first scrape, in cumulative buckets with their sum', async () => {
+    const state = new StatusState({ processMetrics: false });
+    for (const ms of [5, 10, 40, 40, 700, 45_000]) state.observePuback(ms);
+    state.observePuback(Number.NaN);
+    state.observePuback(-1);
+    const gw = gateway({ published: 0, publishedMessages: 0, acked: 0, inflight: 0 });
+    const m = samples(await state.metricsText(gw));
+    const bucket = (le: string) => m.get(`fieldgate_uplink_puback_seconds_bucket{le="${le}"}`);
+    expect([bucket('0.01'), bucket('0.025'), bucket('0.05'), bucket('0.5'), bucket('1'), bucket('30'), bucket('+Inf')]).toEqual([2, 2, 4, 4, 5, 5, 6]);
+    expect(m.get('fieldgate_uplink_puback_seconds_count')).toBe(6);
+    expect(m.get('fieldgate_uplink_puback_seconds_sum')).toBeCloseTo(45.795, 9);
+    state.observePuback(20);
+    const again = samples(await state.metricsText(gw));
+    expect(again.get('fieldgate_uplink_puback_seconds_count')).toBe(7);
+    expect(again.get('fieldgate_uplink_puback_seconds_bucket{le="0.025"}')).toBe(3);
   });
 });
