@@ -5,7 +5,7 @@ import { defineConfig } from 'vitest/config';
 // and last-values tests as they were. Every other file shares its worker's modules with the files that ran there
 // before (isolate: false), which saves importing the sources again for each file (about a minute of CPU per
 // run); a new file that mocks or counts modules, or changes process-wide state it does not restore, goes here.
-const ISOLATED = ['test/source-registry.test.ts', 'test/supervisor*.test.ts', 'test/status*.test.ts', 'test/last-values.test.ts'];
+const ISOLATED = ['test/source-registry.test.ts', 'test/uplink-varint-cache.test.ts', 'test/supervisor*.test.ts', 'test/status*.test.ts', 'test/last-values.test.ts'];
 
 export default defineConfig({
   test: {

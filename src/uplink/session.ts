@@ -14,6 +14,7 @@ import { connect as tcpConnect, type Socket } from 'node:net';
 import { BrokerChoice, brokerAddress, probeBroker } from './failover.js';
 import { DataMeter, PUBACK_BYTES, causeOfTopic, publishBytes, type ByCause } from './budget.js';
 import type { PublishExtra } from './types.js';
+import { packVarIntCache } from './varint-cache.js';
 
 export { describeConnectError, describeDisconnect } from './diagnose.js';
 
@@ -128,6 +129,8 @@ export class MqttSession extends EventEmitter {
   }
 
   start(): void {
+    // Before the first packet: mqtt-packet's cache of lengths, packed, cannot pin the Buffer pool (varint-cache.ts).
+    packVarIntCache();
     const plain = this.brokers.urls.find((u) => /^(mqtt|ws):/i.test(u));
     if (plain !== undefined && this.opts.password !== undefined) {
       const key = this.brokers.urls.length > 1 ? 'uplink.urls' : 'uplink.url';
