@@ -23,6 +23,9 @@ const sink = { write: () => true, cork() {}, uncork() {}, destroy() {} } as unkn
 export function packVarIntCache(): void {
   if (packed) return;
   packed = true;
+  // What the session's `writeCache: false` sets, before its first packet builds the other table: 65,536 two-byte
+  // Buffers for packet ids and string lengths, about 10 MiB of heap.
+  mqttPacket.writeToStream.cacheNumbers = false;
   const payload = Buffer.alloc(CACHED_LENGTHS);
   for (let length = PUBLISH_OVERHEAD; length < CACHED_LENGTHS; length++) {
     mqttPacket.writeToStream({ cmd: 'publish', topic: 'x', payload: payload.subarray(0, length - PUBLISH_OVERHEAD), qos: 0, dup: false, retain: false }, sink);
