@@ -3,7 +3,8 @@ import { describe, expect, it } from 'vitest';
 import { configSchema } from '../src/config/schema.js';
 import type { DeviceHealth } from '../src/sources/types.js';
 import { BUS_SILENT_CAUSE, CRC_CAUSE, UNIT_SILENT_CAUSE, commissionBus, p95, visible } from '../src/status/commissioning.js';
-import { BYTES_PER_BUCKET, PointHistory } from '../src/status/history.js';
+import { BYTES_PER_BUCKET } from '../src/status/history.js';
+import { PointHistory } from './helpers/point-history.js';
 import { AlarmJournal } from '../src/status/journal.js';
 import { StatusState } from '../src/status/state.js';
 

@@ -1,6 +1,7 @@
 /** The plots' memory stays within a fixed budget whatever the point count; widening keeps the plots right. */
 import { describe, expect, it } from 'vitest';
-import { bucketMsFor, HISTORY_BUDGET_BYTES, HistorySlab, PointHistory } from '../src/status/history.js';
+import { bucketMsFor, HISTORY_BUDGET_BYTES, HistorySlab } from '../src/status/history.js';
+import { PointHistory } from './helpers/point-history.js';
 import { StatusState } from '../src/status/state.js';
 
 const T0 = Date.UTC(2025, 5, 1, 10, 0, 0);

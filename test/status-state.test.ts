@@ -6,7 +6,7 @@ import type { OutboxStats } from '../src/outbox/types.js';
 import type { DeviceHealth, LinkState } from '../src/sources/types.js';
 import { alarmSchema } from '../src/config/processing-schema.js';
 import { Processor, type AlarmActionResult, type AlarmEvent } from '../src/processing/index.js';
-import { PointHistory } from '../src/status/history.js';
+import { PointHistory } from './helpers/point-history.js';
 import { isLoopback, parseListen } from '../src/status/listen.js';
 import { StatusState } from '../src/status/state.js';
 import type { AlarmInput, AlarmStateInput, StatusGateway } from '../src/status/types.js';

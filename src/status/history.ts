@@ -46,7 +46,7 @@ export const ringBytes = (bucketMs: number, spanMs: number): number => slotsFor(
 /** The bucket width for this many plotted points: the base, doubled until every ring fits in the budget. */
 export function bucketMsFor(points: number, baseMs: number, spanMs: number, budget = HISTORY_BUDGET_BYTES): number {
   let width = baseMs;
-  // Doubling keeps the old buckets' edges, so a ring widens by merging pairs (PointHistory.widened).
+  // Doubling keeps the old buckets' edges, so a ring widens by merging pairs (HistorySlab.widen).
   while (points * ringBytes(width, spanMs) > budget && width < spanMs) width *= 2;
   return width;
 }
@@ -241,49 +241,6 @@ export class HistorySlab {
     else for (let k = head + 1; k <= b; k++) ch.marks[base + (k % slots)] = 0;
     ch.heads[r] = b;
     return true;
-  }
-}
-
-/** One point's ring on its own: a slab of one (tests, tools); StatusState keeps ring numbers in one slab instead. */
-export class PointHistory {
-  private readonly slab: HistorySlab;
-  private readonly ring: number;
-
-  constructor(bucketMs: number, spanMs: number) {
-    this.slab = new HistorySlab(bucketMs, spanMs, 0);
-    this.ring = this.slab.alloc();
-  }
-
-  get bucketMs(): number {
-    return this.slab.bucketMs;
-  }
-
-  /** What the ring costs, for the budget. */
-  get bytes(): number {
-    return this.slab.bytes;
-  }
-
-  add(ts: number, value: number | undefined, quality: 'good' | 'uncertain' | 'bad' = 'good'): void {
-    this.slab.add(this.ring, ts, value, quality);
-  }
-
-  /** The same hour at twice the bucket width in half the memory; this one is left as it was. */
-  widened(): PointHistory {
-    const next = new PointHistory(this.bucketMs * 2, this.slab.spanMs);
-    next.slab.fold(next.ring, this.slab, this.ring);
-    return next;
-  }
-
-  current(): Bucket | undefined {
-    return this.slab.current(this.ring);
-  }
-
-  series(since: number): HistorySeries {
-    return this.slab.series(this.ring, since);
-  }
-
-  chart(since: number): ChartSeries {
-    return this.slab.chart(this.ring, since);
   }
 }
 
