@@ -31,7 +31,7 @@ export interface StatusSurfaceOptions {
 }
 
 export class StatusSurface {
-  /** Replaced by an empty one when the page is turned off: its plots' history grows with the point count. */
+  /** Replaced by an empty one when the page is turned off: what it keeps (its plots, up to 8 MiB) is let go. */
   state: StatusState;
   readonly hooks: StatusHooks = {
     // With the page off nothing is kept (the plots' history alone is up to 8 MiB).

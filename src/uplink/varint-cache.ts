@@ -19,7 +19,7 @@ let packed = false;
 /** A stream that takes every write and keeps none (only what writeToStream calls). */
 const sink = { write: () => true, cork() {}, uncork() {}, destroy() {} } as unknown as Writable;
 
-/** Fills mqtt-packet's length cache at once; later calls do nothing. About 16,000 packets to nowhere, a few ms. */
+/** Fills mqtt-packet's length cache at once; later calls do nothing. 16,381 packets to nowhere: about 0.1 s, once. */
 export function packVarIntCache(): void {
   if (packed) return;
   packed = true;

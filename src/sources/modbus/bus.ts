@@ -313,7 +313,7 @@ export class ModbusBus extends LoopedBus<DeviceRun> {
     const attempts = run.health.state === 'failing' ? 1 : cfg.retries + 1;
     let last: ModbusError | undefined;
     for (let attempt = 0; attempt < attempts; attempt++) {
-      await this.loop.quietUntil(this.lastTransactionEnd + this.config.requestPauseMs);
+      await this.loop.quietUntil(this.lastTransactionEnd + cfg.requestPauseMs);
       if (!this.loop.running) break;
       run.health.requests++;
       const sent = monotonic();
